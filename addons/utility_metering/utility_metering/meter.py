@@ -1,0 +1,197 @@
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from trytond.model import ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from . import meter_math
+
+try:
+    from zoneinfo import ZoneInfo
+except ImportError:  # pragma: no cover
+    ZoneInfo = None
+
+
+def company_timezone(company):
+    tz = company.timezone if company and company.timezone else 'UTC'
+    return ZoneInfo(tz)
+
+
+def to_local(utc_naive, tzinfo):
+    return utc_naive.replace(tzinfo=dt.timezone.utc).astimezone(
+        tzinfo).replace(tzinfo=None)
+
+
+@dataclass
+class Consumption:
+    "What billing receives for a meter or service point and a period"
+    start: dt.date
+    end: dt.date
+    quantity: Decimal = Decimal(0)
+    unit: object = None
+    readings: list = field(default_factory=list)
+    estimated: bool = False
+    complete: bool = True
+
+
+class Meter(ModelSQL, ModelView):
+    "Meter"
+    __name__ = 'utility.meter'
+    _rec_name = 'serial_number'
+    company = fields.Many2One('company.company', "Provider", required=True)
+    serial_number = fields.Char("Serial Number", required=True)
+    service_type = fields.Many2One('utility.service.type', "Service",
+        required=True)
+    dials = fields.Integer("Dials",
+        help="Digits of the register: it rolls over at 10^dials.")
+    multiplier = fields.Numeric("Multiplier", digits=(16, 4), required=True)
+    status = fields.Selection([
+            ('stock', "In Stock"),
+            ('installed', "Installed"),
+            ('removed', "Removed"),
+            ('retired', "Retired"),
+            ], "Status", required=True)
+    installations = fields.One2Many('utility.meter.installation', 'meter',
+        "Installations")
+    service_point = fields.Function(fields.Many2One(
+            'utility.service.point', "Service Point"),
+        'get_service_point', searcher='search_service_point')
+    readings = fields.One2Many('utility.meter.reading', 'meter', "Readings",
+        readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('serial_unique', Unique(t, t.company, t.serial_number),
+                'utility_metering.msg_meter_serial_unique'),
+            ]
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @staticmethod
+    def default_multiplier():
+        return Decimal(1)
+
+    @staticmethod
+    def default_status():
+        return 'stock'
+
+    @classmethod
+    def get_service_point(cls, meters, name):
+        result = {m.id: None for m in meters}
+        for meter in meters:
+            for inst in meter.installations:
+                if inst.end is None:
+                    result[meter.id] = inst.service_point.id
+        return result
+
+    @classmethod
+    def search_service_point(cls, name, clause):
+        return [('installations', 'where', [
+                    ('service_point',) + tuple(clause[1:]),
+                    ('end', '=', None),
+                    ])]
+
+    @classmethod
+    def consumption_for(cls, meters, start, end, service_point=None):
+        """Consumption over the dates [start, end] summed over meters.
+
+        Each meter counts only while installed; usage between two readings
+        is pro-rated by calendar days of the provider's timezone.
+        """
+        pool = Pool()
+        Reading = pool.get('utility.meter.reading')
+        result = Consumption(start=start, end=end)
+        if not meters:
+            result.complete = False
+            return result
+        result.unit = meters[0].service_type.unit
+        tzinfo = company_timezone(meters[0].company)
+        readings = Reading.search([
+                ('meter', 'in', [m.id for m in meters]),
+                ('state', 'in', ['valid', 'billed']),
+                ('corrected_by', '=', None),
+                ], order=[('meter', 'ASC'), ('date_time', 'ASC')])
+        by_meter = defaultdict(list)
+        for reading in readings:
+            by_meter[reading.meter.id].append(reading)
+        p_start = meter_math.day_position(start)
+        p_end = meter_math.day_position(end + dt.timedelta(days=1))
+        for meter in meters:
+            points, cumul, used = [], Decimal(0), []
+            for reading in by_meter[meter.id]:
+                if points:
+                    cumul += reading.consumption or 0
+                points.append((meter_math.day_position(
+                            to_local(reading.date_time, tzinfo)), cumul))
+                used.append(reading)
+            if not points:
+                continue
+            lo, hi = max(p_start, points[0][0]), min(p_end, points[-1][0])
+            inst_lo, inst_hi = meter.installed_range(tzinfo)
+            want_lo = max(p_start, inst_lo) if inst_lo else p_start
+            want_hi = min(p_end, inst_hi) if inst_hi else p_end
+            if lo > want_lo or hi < want_hi:
+                result.complete = False
+            if lo >= hi:
+                continue
+            quantity = meter_math.prorate(points, lo, hi)
+            result.quantity += quantity
+            selected = [r for r, (p, _) in zip(used, points)
+                if lo <= p <= hi]
+            # the readings bracketing the period are used too
+            before = [r for r, (p, _) in zip(used, points) if p < lo]
+            after = [r for r, (p, _) in zip(used, points) if p > hi]
+            selected = before[-1:] + selected + after[:1]
+            result.readings.extend(selected)
+            if any(r.kind == 'estimated' for r in selected):
+                result.estimated = True
+        if not result.readings:
+            result.complete = False
+        result.quantity = result.quantity.quantize(Decimal('0.0001'))
+        return result
+
+    def installed_range(self, tzinfo):
+        "First install and last removal positions or None when open"
+        starts = [i.start for i in self.installations]
+        ends = [i.end for i in self.installations]
+        lo = (meter_math.day_position(to_local(min(starts), tzinfo))
+            if starts else None)
+        hi = (None if not ends or None in ends
+            else meter_math.day_position(to_local(max(ends), tzinfo)))
+        return lo, hi
+
+    def get_consumption(self, start, end):
+        return self.consumption_for([self], start, end)
+
+
+class MeterInstallation(ModelSQL, ModelView):
+    "Meter Installation"
+    __name__ = 'utility.meter.installation'
+    meter = fields.Many2One('utility.meter', "Meter", required=True,
+        ondelete='CASCADE')
+    service_point = fields.Many2One('utility.service.point',
+        "Service Point", required=True, ondelete='RESTRICT',
+        domain=[('service_type', '=', Eval('service_type', -1))])
+    service_type = fields.Function(fields.Many2One(
+            'utility.service.type', "Service"), 'on_change_with_service_type')
+    start = fields.DateTime("Installed", required=True)
+    end = fields.DateTime("Removed",
+        domain=['OR', ('end', '=', None), ('end', '>', Eval('start'))])
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order.insert(0, ('start', 'DESC'))
+
+    @fields.depends('meter', '_parent_meter.service_type')
+    def on_change_with_service_type(self, name=None):
+        return self.meter.service_type if self.meter else None

@@ -1,0 +1,328 @@
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from sql import Null
+from sql.operators import Equal
+
+from trytond.i18n import gettext
+from trytond.model import Exclude, Index, ModelSQL, ModelView, Workflow, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from . import meter_math
+from .exceptions import BilledReadingError, ReadingValidationError
+
+# Readings of the last year give a meter's own average daily use.
+HISTORY_DAYS = 365
+
+
+class MeterReading(Workflow, ModelSQL, ModelView):
+    "Meter Reading"
+    __name__ = 'utility.meter.reading'
+    _states = {'readonly': Eval('state') != 'draft'}
+    company = fields.Many2One('company.company', "Provider", required=True,
+        states=_states)
+    meter = fields.Many2One('utility.meter', "Meter", required=True,
+        ondelete='RESTRICT', states=_states,
+        domain=[('company', '=', Eval('company', -1))])
+    service_point = fields.Many2One('utility.service.point',
+        "Service Point", readonly=True)
+    date_time = fields.DateTime("Read At", required=True, states=_states)
+    value = fields.Numeric("Value", digits=(16, 4), required=True,
+        states=_states)
+    kind = fields.Selection([
+            ('actual', "Actual"),
+            ('estimated', "Estimated"),
+            ('customer', "Customer"),
+            ('smart', "Smart"),
+            ], "Kind", required=True, states=_states)
+    source = fields.Selection([
+            ('manual', "Manual"),
+            ('import', "Import"),
+            ('portal', "Portal"),
+            ('integration', "Integration"),
+            ('system', "System"),
+            ], "Source", required=True, states=_states)
+    state = fields.Selection([
+            ('draft', "Draft"),
+            ('valid', "Valid"),
+            ('rejected', "Rejected"),
+            ('superseded', "Superseded"),
+            ('billed', "Billed"),
+            ], "State", required=True, readonly=True, sort=False)
+    consumption = fields.Numeric("Consumption", digits=(16, 4),
+        readonly=True,
+        help="Use since the previous reading, after rollover and "
+        "multiplier.")
+    rollover = fields.Boolean("Rollover", readonly=True)
+    rejection_reason = fields.Text("Rejection Reason", readonly=True)
+    corrects = fields.Many2One('utility.meter.reading', "Corrects",
+        states=_states,
+        domain=[('meter', '=', Eval('meter', -1))],
+        help="The reading this one replaces.")
+    corrected_by = fields.One2Many('utility.meter.reading', 'corrects',
+        "Corrected By", readonly=True)
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('meter_time_exclude',
+                Exclude(t, (t.meter, Equal), (t.date_time, Equal),
+                    where=(t.state != 'rejected') & (t.corrects == Null)),
+                'utility_metering.msg_reading_duplicate'),
+            ]
+        cls._sql_indexes.add(Index(t,
+                (t.meter, Index.Range()), (t.date_time, Index.Range())))
+        cls._order = [('date_time', 'DESC'), ('id', 'DESC')]
+        cls._transitions |= {
+            ('draft', 'valid'),
+            ('draft', 'rejected'),
+            ('rejected', 'valid'),
+            ('rejected', 'draft'),
+            ('valid', 'superseded'),
+            ('valid', 'billed'),
+            }
+        cls._buttons.update({
+                'validate_reading': {
+                    'invisible': Eval('state') != 'draft',
+                    'depends': ['state'],
+                    },
+                'approve': {
+                    'invisible': Eval('state') != 'rejected',
+                    'depends': ['state'],
+                    },
+                'draft': {
+                    'invisible': Eval('state') != 'rejected',
+                    'depends': ['state'],
+                    },
+                })
+
+    @staticmethod
+    def default_company():
+        return Transaction().context.get('company')
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_kind():
+        return 'actual'
+
+    @staticmethod
+    def default_source():
+        return 'manual'
+
+    @staticmethod
+    def default_rollover():
+        return False
+
+    def get_rec_name(self, name):
+        return '%s @ %s: %s' % (
+            self.meter.rec_name, self.date_time, self.value)
+
+    @classmethod
+    def check_modification(cls, mode, records, values=None, external=False):
+        super().check_modification(
+            mode, records, values=values, external=external)
+        if mode in {'write', 'delete'}:
+            allowed = {'state'} if mode == 'write' else set()
+            for reading in records:
+                if reading.state == 'billed' and (
+                        mode == 'delete' or set(values or {}) - allowed):
+                    raise BilledReadingError(gettext(
+                            'utility_metering.msg_reading_billed_immutable',
+                            reading=reading.rec_name))
+
+    @classmethod
+    def histories(cls, meters, before):
+        "MeterHistory per meter id from stored readings before a time"
+        pool = Pool()
+        Installation = pool.get('utility.meter.installation')
+        histories = {}
+        for meter in meters:
+            histories[meter.id] = meter_math.MeterHistory(
+                dials=meter.dials, multiplier=meter.multiplier)
+        installations = Installation.search([
+                ('meter', 'in', list(histories)),
+                ], order=[('start', 'ASC')])
+        for inst in installations:
+            h = histories[inst.meter.id]
+            if h.installed is None or inst.start < h.installed:
+                h.installed = inst.start
+            h.removed = inst.end if inst.end is not None else None
+        since = before - dt.timedelta(days=HISTORY_DAYS)
+        readings = cls.search([
+                ('meter', 'in', list(histories)),
+                ('state', 'in', ['valid', 'billed']),
+                ('corrected_by', '=', None),
+                ('date_time', '<', before),
+                ('date_time', '>=', since),
+                ], order=[('date_time', 'ASC')])
+        first = {}
+        total = defaultdict(Decimal)
+        for reading in readings:
+            h = histories[reading.meter.id]
+            first.setdefault(reading.meter.id, reading)
+            if h.previous_time is not None:
+                total[reading.meter.id] += reading.consumption or 0
+            h.previous_time = reading.date_time
+            h.previous_value = reading.value
+            if reading.consumption:
+                h.last_nonzero_time = reading.date_time
+        for meter_id, reading in first.items():
+            h = histories[meter_id]
+            days = Decimal((h.previous_time - reading.date_time)
+                .total_seconds()) / meter_math.SECONDS_PER_DAY
+            if days >= 1:
+                h.average_daily = total[meter_id] / days
+        missing = [m for m, h in histories.items() if h.previous_value is None]
+        if missing:
+            # The last reading may be older than the history window.
+            older = cls.search([
+                    ('meter', 'in', missing),
+                    ('state', 'in', ['valid', 'billed']),
+                    ('corrected_by', '=', None),
+                    ('date_time', '<', since),
+                    ], order=[('date_time', 'ASC')])
+            for reading in older:
+                h = histories[reading.meter.id]
+                h.previous_time = reading.date_time
+                h.previous_value = reading.value
+        return histories
+
+    @classmethod
+    @ModelView.button
+    def validate_reading(cls, readings):
+        "Check draft readings in time order and set them valid or rejected"
+        now = dt.datetime.now()
+        valid, rejected = [], []
+        for reading in sorted(readings, key=lambda r: r.date_time):
+            histories = cls.histories([reading.meter], reading.date_time)
+            history = histories[reading.meter.id]
+            if reading.corrects:
+                # A correction takes the place of the reading it corrects.
+                history = cls.histories(
+                    [reading.meter], reading.corrects.date_time)[
+                    reading.meter.id]
+            service_type = reading.meter.service_type
+            check = meter_math.check_reading(history, reading.date_time,
+                reading.value, now,
+                spike_factor=service_type.spike_factor,
+                max_zero_days=service_type.max_zero_days)
+            reading.consumption = check.consumption
+            reading.rollover = check.rollover
+            reading.service_point = reading.meter.service_point
+            if check.ok:
+                reading.state = 'valid'
+                reading.rejection_reason = None
+                valid.append(reading)
+            else:
+                reading.state = 'rejected'
+                reading.rejection_reason = '\n'.join(
+                    gettext('utility_metering.' + msg, **params)
+                    for msg, params in check.errors)
+                rejected.append(reading)
+            # Save one by one: the next reading's history depends on it.
+            reading.save()
+        if valid:
+            cls.supersede_estimates(valid)
+
+    @classmethod
+    def supersede_estimates(cls, readings):
+        "An actual read replaces unbilled estimates since the last actual"
+        to_supersede = []
+        for reading in readings:
+            if reading.kind == 'estimated':
+                continue
+            estimates = cls.search([
+                    ('meter', '=', reading.meter.id),
+                    ('kind', '=', 'estimated'),
+                    ('state', '=', 'valid'),
+                    ('date_time', '<', reading.date_time),
+                    ])
+            to_supersede.extend(estimates)
+        if to_supersede:
+            cls.write(to_supersede, {'state': 'superseded'})
+            # Recompute the consumption of the actual reads over the gap.
+            for reading in readings:
+                if reading.kind == 'estimated':
+                    continue
+                history = cls.histories(
+                    [reading.meter], reading.date_time)[reading.meter.id]
+                delta, rolled = meter_math.register_delta(
+                    history.previous_value, reading.value,
+                    reading.meter.dials) if history.previous_value is not None \
+                    else (Decimal(0), False)
+                reading.consumption = delta * reading.meter.multiplier
+                reading.rollover = rolled
+                reading.save()
+
+    @classmethod
+    @ModelView.button
+    def approve(cls, readings):
+        "Accept rejected readings a person has checked"
+        for reading in readings:
+            if reading.consumption is None:
+                raise ReadingValidationError(gettext(
+                        'utility_metering.msg_reading_cannot_approve',
+                        reading=reading.rec_name,
+                        reason=reading.rejection_reason or ''))
+        cls.write(readings, {'state': 'valid'})
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('draft')
+    def draft(cls, readings):
+        cls.write(readings, {'consumption': None, 'rejection_reason': None})
+
+    @classmethod
+    def bill(cls, readings):
+        "Lock readings used by a bill"
+        cls.write(readings, {'state': 'billed'})
+
+    @classmethod
+    def estimate(cls, meter, date_time):
+        """Create a valid estimated reading for the meter at date_time.
+
+        Average daily use comes from the same period last year when the
+        meter has readings then, else from its recent history.
+        """
+        pool = Pool()
+        Meter = pool.get('utility.meter')
+        history = cls.histories([meter], date_time)[meter.id]
+        if history.previous_value is None:
+            raise ReadingValidationError(gettext(
+                    'utility_metering.msg_estimate_no_history',
+                    meter=meter.rec_name))
+        days = Decimal((date_time - history.previous_time).total_seconds()
+            ) / meter_math.SECONDS_PER_DAY
+        daily = None
+        last_year_start = (history.previous_time - dt.timedelta(days=365)
+            ).date()
+        last_year_end = (date_time - dt.timedelta(days=365)).date()
+        if last_year_end > last_year_start:
+            usage = Meter.consumption_for(
+                [meter], last_year_start, last_year_end)
+            if usage.complete:
+                daily = usage.quantity / Decimal(
+                    (last_year_end - last_year_start).days + 1)
+        if daily is None:
+            daily = history.average_daily or Decimal(0)
+        consumption = daily * days
+        delta = consumption / meter.multiplier
+        value = history.previous_value + delta
+        capacity = meter_math.register_capacity(meter.dials)
+        if capacity is not None and value >= capacity:
+            value -= capacity
+        reading = cls(meter=meter, company=meter.company,
+            date_time=date_time, value=value.quantize(Decimal('0.0001')),
+            kind='estimated', source='system')
+        reading.save()
+        cls.validate_reading([reading])
+        return reading

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite. On PostgreSQL when TRYTOND_DATABASE__URI
+# points at one (e.g. postgresql://postgres@127.0.0.1:5432/), else on an
+# in-memory SQLite database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/pip install -q -r requirements.txt -e addons/utility_metering
+export DB_NAME=${DB_NAME:-}
+if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
+    export DB_NAME=${DB_NAME:-test_utility}
+else
+    export TRYTOND_DATABASE__URI=sqlite://
+    export DB_NAME=${DB_NAME:-:memory:}
+fi
+export TRYTOND_DATABASE_URI="$TRYTOND_DATABASE__URI"
+echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
+cd /tmp
+exec "$OLDPWD/.venv/bin/python" -m pytest -p no:cacheprovider -q \
+    --pyargs utility_metering.tests "$@"
