@@ -54,6 +54,22 @@ class MeterHistory:
     previous_value: Decimal | None = None
     average_daily: Decimal | None = None
     last_nonzero_time: dt.datetime | None = None
+    first_time: dt.datetime | None = None
+    total: Decimal = Decimal(0)
+
+    def advance(self, time, value, consumption):
+        "Take an accepted reading into the history"
+        if self.previous_value is not None:
+            self.total += consumption or 0
+        if self.first_time is None:
+            self.first_time = time
+        self.previous_time, self.previous_value = time, value
+        if consumption:
+            self.last_nonzero_time = time
+        days = Decimal((time - self.first_time).total_seconds()) / (
+            SECONDS_PER_DAY)
+        if days >= 1:
+            self.average_daily = self.total / days
 
 
 @dataclass

@@ -1,5 +1,4 @@
 import datetime as dt
-from collections import defaultdict
 from decimal import Decimal
 
 from sql import Null
@@ -164,23 +163,9 @@ class MeterReading(Workflow, ModelSQL, ModelView):
                 ('date_time', '<', before),
                 ('date_time', '>=', since),
                 ], order=[('date_time', 'ASC')])
-        first = {}
-        total = defaultdict(Decimal)
         for reading in readings:
-            h = histories[reading.meter.id]
-            first.setdefault(reading.meter.id, reading)
-            if h.previous_time is not None:
-                total[reading.meter.id] += reading.consumption or 0
-            h.previous_time = reading.date_time
-            h.previous_value = reading.value
-            if reading.consumption:
-                h.last_nonzero_time = reading.date_time
-        for meter_id, reading in first.items():
-            h = histories[meter_id]
-            days = Decimal((h.previous_time - reading.date_time)
-                .total_seconds()) / meter_math.SECONDS_PER_DAY
-            if days >= 1:
-                h.average_daily = total[meter_id] / days
+            histories[reading.meter.id].advance(
+                reading.date_time, reading.value, reading.consumption)
         missing = [m for m, h in histories.items() if h.previous_value is None]
         if missing:
             # The last reading may be older than the history window.
