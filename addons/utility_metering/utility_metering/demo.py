@@ -53,6 +53,7 @@ DAILY_USE = {'electricity': (20, 40), 'water': (0.35, 0.8), 'gas': (1.5, 4)}
 COMMERCIAL_DAILY_KWH = (250, 500)
 # Share of electricity meters that are CT meters with a multiplier of 40.
 CT_SHARE = 0.06
+BATCH = 25
 READ_HOUR_UTC = 14  # 9 or 10 a.m. in Springfield
 
 
@@ -352,7 +353,11 @@ def generate(customers=50, seed=1, months=24, today=None, verbose=False):
                     plan = new_plan
                     meter = new_meter
 
-        readings = Reading.create(reading_values)
+        # Small batches: on SQLite the exclusion constraint is checked with
+        # one nested OR clause per created row.
+        readings = []
+        for n in range(0, len(reading_values), BATCH):
+            readings.extend(Reading.create(reading_values[n:n + BATCH]))
         rejected = []
         if spike:
             meter, when, value = spike

@@ -10,6 +10,7 @@ import io
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool
@@ -51,7 +52,7 @@ def _parse_time(text, tzinfo):
     return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def import_readings(data, company, source='import', batch_size=5000):
+def import_readings(data, company, source='import', batch_size=None):
     pool = Pool()
     Meter = pool.get('utility.meter')
     Reading = pool.get('utility.meter.reading')
@@ -186,6 +187,10 @@ def import_readings(data, company, source='import', batch_size=5000):
                 for msg, params in check.errors)
             result.rejected += 1
         to_create.append(values)
+    if batch_size is None:
+        # SQLite checks the reading Exclude constraint in Python with one
+        # nested clause per record: large batches exceed the recursion limit.
+        batch_size = 100 if backend.name == 'sqlite' else 5000
     for batch in _chunks(to_create, batch_size):
         Reading.create(batch)
     result.created = len(to_create) - result.rejected
