@@ -136,6 +136,11 @@ def import_readings(data, company, source='import', batch_size=None):
     now = dt.datetime.now()
     histories = Reading.histories(meter_list, now + dt.timedelta(days=3650)) \
         if meter_list else {}
+    # Read per-meter values once, not once per row.
+    points = Meter.get_service_point(meter_list, 'service_point') \
+        if meter_list else {}
+    rules = {m.id: (m.service_type.spike_factor, m.service_type.max_zero_days)
+        for m in meter_list}
     seen = {}
     to_create = []
     for line, serial, when, value, kind in known:
@@ -161,15 +166,13 @@ def import_readings(data, company, source='import', batch_size=None):
                         'utility_metering.msg_import_out_of_order',
                         previous=history.previous_time)))
             continue
-        service_type = meter.service_type
+        spike_factor, max_zero_days = rules[meter.id]
         check = meter_math.check_reading(history, when, value, now,
-            spike_factor=service_type.spike_factor,
-            max_zero_days=service_type.max_zero_days)
+            spike_factor=spike_factor, max_zero_days=max_zero_days)
         values = {
             'company': company.id,
             'meter': meter.id,
-            'service_point': (meter.service_point.id
-                if meter.service_point else None),
+            'service_point': points[meter.id],
             'date_time': when,
             'value': value,
             'kind': kind,
