@@ -39,9 +39,9 @@ class ImportResult:
         lines = [gettext('utility_metering.msg_import_summary',
                 created=self.created, rejected=self.rejected,
                 skipped=self.already_stored, errors=len(self.errors))]
-        lines.extend(gettext('utility_metering.msg_import_line',
-                line=line, error=error) for line, error in self.errors)
-        return '\n'.join(lines)
+        lines.extend(str(gettext('utility_metering.msg_import_line',
+                line=line, error=error)) for line, error in self.errors)
+        return '\n'.join(str(line) for line in lines)
 
 
 def _parse_time(text, tzinfo):
@@ -268,3 +268,38 @@ class ImportReadings(Wizard):
 
     def default_result(self, fields):
         return {'report': self.result.report}
+
+
+def main(argv=None):
+    "Command line: import a CSV file of readings for one provider"
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description="Import meter readings")
+    parser.add_argument('--database', '-d', required=True)
+    parser.add_argument('--config', '-c')
+    parser.add_argument('--company', type=int, required=True,
+        help="id of the provider (company) the meters belong to")
+    parser.add_argument('file', type=argparse.FileType('rb'))
+    args = parser.parse_args(argv)
+    from trytond import config
+    if args.config:
+        config.update_etc(args.config)
+    data = args.file.read()
+    Pool(args.database).init()
+    with Transaction().start(args.database, 0, context={
+                'company': args.company}) as transaction:
+        Company = Pool().get('company.company')
+        try:
+            result = import_readings(data, Company(args.company))
+        except ReadingImportError as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
+        report = result.summary()
+        transaction.commit()
+    print(report)
+    return 1 if result.errors else 0
+
+
+if __name__ == '__main__':
+    import sys
+    sys.exit(main())
