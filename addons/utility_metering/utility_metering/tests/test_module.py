@@ -139,6 +139,8 @@ class UtilityMeteringTestCase(CompanyTestMixin, ModuleTestCase):
                 Transaction().set_context(_check_access=True,
                     company=company_b.id, companies=[company_b.id]):
             self.assertEqual(Meter.search([]), [])
+            Installation = pool.get('utility.meter.installation')
+            self.assertEqual(Installation.search([]), [])
 
     @with_transaction()
     def test_access_denied_without_group(self):
