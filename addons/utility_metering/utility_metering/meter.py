@@ -172,6 +172,34 @@ class Meter(ModelSQL, ModelView):
     def get_consumption(self, start, end):
         return self.consumption_for([self], start, end)
 
+    @classmethod
+    def exchange(cls, old, new, date_time, final_value, initial_value):
+        """Replace old by new at date_time on old's service point.
+
+        The old meter closes at a final reading and the new one opens at an
+        initial reading at the same time, so consumption stays continuous.
+        """
+        pool = Pool()
+        Installation = pool.get('utility.meter.installation')
+        Reading = pool.get('utility.meter.reading')
+        current, = [i for i in old.installations if i.end is None]
+        current.end = date_time
+        current.save()
+        final = Reading(meter=old, company=old.company, date_time=date_time,
+            value=final_value, kind='actual')
+        final.save()
+        Reading.validate_reading([final])
+        Installation(meter=new, service_point=current.service_point,
+            start=date_time).save()
+        initial = Reading(meter=new, company=new.company,
+            date_time=date_time, value=initial_value, kind='actual')
+        initial.save()
+        Reading.validate_reading([initial])
+        old.status = 'removed'
+        new.status = 'installed'
+        cls.save([old, new])
+        return final, initial
+
 
 class MeterInstallation(ModelSQL, ModelView):
     "Meter Installation"

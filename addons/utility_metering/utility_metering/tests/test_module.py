@@ -75,6 +75,32 @@ class UtilityMeteringTestCase(CompanyTestMixin, ModuleTestCase):
             self.assertFalse(usage.complete)
 
     @with_transaction()
+    def test_meter_exchange_keeps_consumption_continuous(self):
+        "Consumption spans an exchange on a read day"
+        pool = Pool()
+        Meter = pool.get('utility.meter')
+        company = create_company()
+        with set_company(company):
+            point, old = setup_meter(company)
+            read(old, dt.datetime(2024, 1, 1), 1000)
+            new = Meter(serial_number='M2', service_type=old.service_type,
+                dials=6, company=company)
+            new.save()
+            final, initial = Meter.exchange(old, new,
+                dt.datetime(2024, 1, 16), Decimal(1150), Decimal(0))
+            self.assertEqual((final.state, initial.state), ('valid', 'valid'))
+            read(new, dt.datetime(2024, 2, 1), 160)
+            self.assertEqual(old.status, 'removed')
+            self.assertEqual(new.service_point, point)
+            usage = point.get_consumption(
+                dt.date(2024, 1, 1), dt.date(2024, 1, 31))
+            self.assertEqual(usage.quantity, Decimal(310))
+            self.assertTrue(usage.complete)
+            # a reading on the removed meter after the exchange is refused
+            late = read(old, dt.datetime(2024, 1, 20), 1200)
+            self.assertEqual(late.state, 'rejected')
+
+    @with_transaction()
     def test_billed_reading_immutable(self):
         "A billed reading cannot be written or deleted"
         Reading = Pool().get('utility.meter.reading')
