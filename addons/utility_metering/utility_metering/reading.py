@@ -188,13 +188,10 @@ class MeterReading(Workflow, ModelSQL, ModelView):
         now = dt.datetime.now()
         valid, rejected = [], []
         for reading in sorted(readings, key=lambda r: r.date_time):
-            histories = cls.histories([reading.meter], reading.date_time)
-            history = histories[reading.meter.id]
-            if reading.corrects:
-                # A correction takes the place of the reading it corrects.
-                history = cls.histories(
-                    [reading.meter], reading.corrects.date_time)[
-                    reading.meter.id]
+            # A correction takes the place of the reading it corrects.
+            before = (reading.corrects.date_time if reading.corrects
+                else reading.date_time)
+            history = cls.histories([reading.meter], before)[reading.meter.id]
             service_type = reading.meter.service_type
             check = meter_math.check_reading(history, reading.date_time,
                 reading.value, now,

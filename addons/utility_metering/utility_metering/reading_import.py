@@ -194,7 +194,8 @@ def import_readings(data, company, source='import', batch_size=None):
         # SQLite checks the reading Exclude constraint in Python with one
         # nested clause per record: large batches exceed the recursion limit.
         batch_size = 25 if backend.name == 'sqlite' else 5000
-    for batch in _chunks(to_create, batch_size):
+    for batch in grouped_slice(to_create, batch_size):
+        batch = list(batch)
         if backend.name == 'postgresql':
             _insert(Reading, batch)
         else:
@@ -224,12 +225,6 @@ def _insert(Reading, batch):
         for v in batch]
     cursor = transaction.connection.cursor()
     cursor.execute(*table.insert(columns, rows))
-
-
-def _chunks(items, size):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 class ImportReadingsStart(ModelView):
