@@ -20,6 +20,8 @@ def main():
     parser.add_argument('--orm-sample', type=int, default=1000,
         help="readings created one by one through the ORM")
     parser.add_argument('--database', default='bench_import')
+    parser.add_argument('--profile', action='store_true',
+        help="print the 25 costliest functions of the bulk import")
     args = parser.parse_args()
     os.environ.setdefault('TRYTOND_DATABASE__URI', 'sqlite://')
     os.environ['DB_NAME'] = (args.database
@@ -41,7 +43,6 @@ def main():
         pool = Pool()
         Party = pool.get('party.party')
         ServiceType = pool.get('utility.service.type')
-        ServicePoint = pool.get('utility.service.point')
         Meter = pool.get('utility.meter')
         Reading = pool.get('utility.meter.reading')
         company = create_company()
@@ -52,18 +53,10 @@ def main():
             address = party.addresses[0]
             t0 = time.perf_counter()
             total = args.meters + args.orm_sample
-            points = ServicePoint.create([{
-                        'code': 'SP%07d' % i, 'service_type': stype.id,
-                        'address': address.id, 'party': party.id,
-                        'company': company.id} for i in range(total)])
-            meters = Meter.create([{
-                        'serial_number': 'M%07d' % i,
-                        'service_type': stype.id, 'dials': 6,
-                        'status': 'installed', 'company': company.id,
-                        'installations': [('create', [{
-                                        'service_point': p.id,
-                                        'start': start}])],
-                        } for i, p in enumerate(points)])
+            # Setup is not measured: plain SQL keeps 100,000 meters quick.
+            meter_ids = _create_meters(pool, company, stype, party,
+                address, total, start)
+            meters = Meter.browse(meter_ids)
             transaction.commit()
             print(f"setup: {total} meters in {time.perf_counter() - t0:.1f}s")
 
@@ -77,10 +70,18 @@ def main():
             data = ('\n'.join(lines) + '\n').encode()
             count = len(lines) - 1
 
+            if args.profile:
+                import cProfile
+                profiler = cProfile.Profile()
+                profiler.enable()
             t0 = time.perf_counter()
             result = import_readings(data, company)
             transaction.commit()
             bulk = time.perf_counter() - t0
+            if args.profile:
+                import pstats
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats('cumulative').print_stats(25)
             assert result.created + result.rejected == count, result.summary()
             assert not result.errors
 
@@ -104,6 +105,42 @@ def main():
     print(f"ORM one by one: {len(sample)} readings in {orm:.1f}s = "
         f"{orm_rate:,.0f} readings/s")
     print(f"ratio bulk/ORM: {bulk_rate / orm_rate:.1f}x (target 25,000/s)")
+
+
+def _create_meters(pool, company, stype, party, address, total, start):
+    "Service points, meters and installations with one INSERT per table"
+    from trytond.transaction import Transaction
+    transaction = Transaction()
+    cursor = transaction.connection.cursor()
+    now = dt.datetime.now()
+    ids = {}
+    for name, columns, rows in [
+            ('utility.service.point',
+                ['code', 'service_type', 'address', 'party', 'company',
+                    'status'],
+                lambda i: ['SP%07d' % i, stype.id, address.id, party.id,
+                    company.id, 'active']),
+            ('utility.meter',
+                ['serial_number', 'service_type', 'dials', 'multiplier',
+                    'status', 'company'],
+                lambda i: ['M%07d' % i, stype.id, 6, Decimal(1),
+                    'installed', company.id]),
+            ('utility.meter.installation',
+                ['meter', 'service_point', 'start'],
+                lambda i: [ids['utility.meter'][i],
+                    ids['utility.service.point'][i], start]),
+            ]:
+        table = pool.get(name).__table__()
+        ids[name] = []
+        for lo in range(0, total, 5000):
+            values = [rows(i) + [0, now]
+                for i in range(lo, min(total, lo + 5000))]
+            cursor.execute(*table.insert(
+                    [getattr(table, c) for c in columns]
+                    + [table.create_uid, table.create_date],
+                    values, returning=[table.id]))
+            ids[name].extend(r[0] for r in cursor)
+    return ids['utility.meter']
 
 
 if __name__ == '__main__':

@@ -2,12 +2,14 @@ import datetime as dt
 from decimal import Decimal
 
 from sql import Null
-from sql.operators import Equal
+from sql.operators import Equal, Exists
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Exclude, Index, ModelSQL, ModelView, Workflow, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from . import meter_math
@@ -15,6 +17,11 @@ from .exceptions import BilledReadingError, ReadingValidationError
 
 # Readings of the last year give a meter's own average daily use.
 HISTORY_DAYS = 365
+
+
+def in_max():
+    "Ids per SQL IN clause: SQLite limits parameters, PostgreSQL does not"
+    return 900 if backend.name == 'sqlite' else 20000
 
 
 class MeterReading(Workflow, ModelSQL, ModelView):
@@ -141,44 +148,66 @@ class MeterReading(Workflow, ModelSQL, ModelView):
     @classmethod
     def histories(cls, meters, before):
         "MeterHistory per meter id from stored readings before a time"
+        return cls.histories_by_id({
+                m.id: (m.dials, m.multiplier) for m in meters}, before)
+
+    @classmethod
+    def histories_by_id(cls, registers, before):
+        """MeterHistory per meter id for {meter id: (dials, multiplier)}.
+
+        Read with plain SQL in slices: building ORM records for a year of
+        readings of every meter was 60% of a bulk import.
+        """
         pool = Pool()
         Installation = pool.get('utility.meter.installation')
-        histories = {}
-        for meter in meters:
-            histories[meter.id] = meter_math.MeterHistory(
-                dials=meter.dials, multiplier=meter.multiplier)
-        installations = Installation.search([
-                ('meter', 'in', list(histories)),
-                ], order=[('start', 'ASC')])
-        for inst in installations:
-            h = histories[inst.meter.id]
-            if h.installed is None or inst.start < h.installed:
-                h.installed = inst.start
-            h.removed = inst.end if inst.end is not None else None
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
+        histories = {
+            meter_id: meter_math.MeterHistory(
+                dials=dials, multiplier=Decimal(multiplier))
+            for meter_id, (dials, multiplier) in registers.items()}
         since = before - dt.timedelta(days=HISTORY_DAYS)
-        readings = cls.search([
-                ('meter', 'in', list(histories)),
-                ('state', 'in', ['valid', 'billed']),
-                ('corrected_by', '=', None),
-                ('date_time', '<', before),
-                ('date_time', '>=', since),
-                ], order=[('date_time', 'ASC')])
-        for reading in readings:
-            histories[reading.meter.id].advance(
-                reading.date_time, reading.value, reading.consumption)
-        missing = [m for m, h in histories.items() if h.previous_value is None]
-        if missing:
-            # The last reading may be older than the history window.
-            older = cls.search([
-                    ('meter', 'in', missing),
-                    ('state', 'in', ['valid', 'billed']),
-                    ('corrected_by', '=', None),
-                    ('date_time', '<', since),
-                    ], order=[('date_time', 'ASC')])
-            for reading in older:
-                h = histories[reading.meter.id]
-                h.previous_time = reading.date_time
-                h.previous_value = reading.value
+        inst = Installation.__table__()
+        reading = cls.__table__()
+        correction = cls.__table__()
+        not_corrected = ~Exists(correction.select(correction.id,
+                where=correction.corrects == reading.id))
+        for sub in grouped_slice(list(histories), in_max()):
+            sub = list(sub)
+            cursor.execute(*inst.select(inst.meter, inst.start, inst.end,
+                    where=inst.meter.in_(sub),
+                    order_by=[inst.meter, inst.start]))
+            for meter_id, start, end in cursor:
+                h = histories[meter_id]
+                if h.installed is None or start < h.installed:
+                    h.installed = start
+                # The latest installation tells if the meter is removed.
+                h.removed = end
+            cursor.execute(*reading.select(
+                    reading.meter, reading.date_time, reading.value,
+                    reading.consumption,
+                    where=reading.meter.in_(sub)
+                    & reading.state.in_(['valid', 'billed'])
+                    & (reading.date_time < before)
+                    & (reading.date_time >= since)
+                    & not_corrected,
+                    order_by=[reading.meter, reading.date_time]))
+            for meter_id, date_time, value, consumption in cursor:
+                histories[meter_id].advance(date_time, value, consumption)
+            missing = [m for m in sub
+                if histories[m].previous_value is None]
+            if missing:
+                # The last reading may be older than the history window.
+                cursor.execute(*reading.select(
+                        reading.meter, reading.date_time, reading.value,
+                        where=reading.meter.in_(missing)
+                        & reading.state.in_(['valid', 'billed'])
+                        & (reading.date_time < since)
+                        & not_corrected,
+                        order_by=[reading.meter, reading.date_time]))
+                for meter_id, date_time, value in cursor:
+                    h = histories[meter_id]
+                    h.previous_time, h.previous_value = date_time, value
         return histories
 
     @classmethod
