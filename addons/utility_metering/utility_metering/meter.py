@@ -3,12 +3,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from trytond.exceptions import UserError
+from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from . import meter_math
+from .exceptions import ReadingValidationError
 
 try:
     from zoneinfo import ZoneInfo
@@ -24,6 +28,10 @@ def company_timezone(company):
 def to_local(utc_naive, tzinfo):
     return utc_naive.replace(tzinfo=dt.timezone.utc).astimezone(
         tzinfo).replace(tzinfo=None)
+
+
+class MeterExchangeError(UserError):
+    pass
 
 
 @dataclass
@@ -71,6 +79,12 @@ class Meter(ModelSQL, ModelView):
             ('serial_unique', Unique(t, t.company, t.serial_number),
                 'utility_metering.msg_meter_serial_unique'),
             ]
+        cls._buttons.update({
+                'start_exchange': {
+                    'invisible': Eval('status') != 'installed',
+                    'depends': ['status'],
+                    },
+                })
 
     @staticmethod
     def default_company():
@@ -107,22 +121,57 @@ class Meter(ModelSQL, ModelView):
         Each meter counts only while installed; usage between two readings
         is pro-rated by calendar days of the provider's timezone.
         """
+        readings = cls._billable_readings(meters)
+        return cls._consumption(meters, start, end, readings)
+
+    @classmethod
+    def consumptions(cls, requests):
+        """Consumption for each (service point, start, end) of requests.
+
+        The batched form of ServicePoint.get_consumption for bill runs: the
+        installations and readings of all points are read at once.
+        """
         pool = Pool()
-        Reading = pool.get('utility.meter.reading')
+        Installation = pool.get('utility.meter.installation')
+        point_ids = {p.id for p, _, _ in requests}
+        meters_of = defaultdict(set)
+        meters = {}
+        for sub in grouped_slice(list(point_ids), 900):
+            for inst in Installation.search([
+                        ('service_point', 'in', list(sub)),
+                        ]):
+                meters_of[inst.service_point.id].add(inst.meter.id)
+                meters[inst.meter.id] = inst.meter
+        readings = cls._billable_readings(list(meters.values()))
+        result = []
+        for point, start, end in requests:
+            point_meters = [meters[m] for m in sorted(meters_of[point.id])]
+            result.append(cls._consumption(point_meters, start, end,
+                    readings))
+        return result
+
+    @classmethod
+    def _billable_readings(cls, meters):
+        "Valid and billed readings by meter id in time order"
+        Reading = Pool().get('utility.meter.reading')
+        by_meter = defaultdict(list)
+        for sub in grouped_slice([m.id for m in meters], 900):
+            for reading in Reading.search([
+                        ('meter', 'in', list(sub)),
+                        ('state', 'in', ['valid', 'billed']),
+                        ('corrected_by', '=', None),
+                        ], order=[('meter', 'ASC'), ('date_time', 'ASC')]):
+                by_meter[reading.meter.id].append(reading)
+        return by_meter
+
+    @classmethod
+    def _consumption(cls, meters, start, end, by_meter):
         result = Consumption(start=start, end=end)
         if not meters:
             result.complete = False
             return result
         result.unit = meters[0].service_type.unit
         tzinfo = company_timezone(meters[0].company)
-        readings = Reading.search([
-                ('meter', 'in', [m.id for m in meters]),
-                ('state', 'in', ['valid', 'billed']),
-                ('corrected_by', '=', None),
-                ], order=[('meter', 'ASC'), ('date_time', 'ASC')])
-        by_meter = defaultdict(list)
-        for reading in readings:
-            by_meter[reading.meter.id].append(reading)
         p_start = meter_math.day_position(start)
         p_end = meter_math.day_position(end + dt.timedelta(days=1))
         for meter in meters:
@@ -173,28 +222,76 @@ class Meter(ModelSQL, ModelView):
         return self.consumption_for([self], start, end)
 
     @classmethod
+    @ModelView.button_action('utility_metering.wizard_meter_exchange')
+    def start_exchange(cls, meters):
+        pass
+
+    def current_installation(self):
+        "The open installation or raise when the meter is not installed"
+        installations = [i for i in self.installations if i.end is None]
+        if self.status != 'installed' or len(installations) != 1:
+            raise MeterExchangeError(gettext(
+                    'utility_metering.msg_meter_exchange_not_installed',
+                    meter=self.rec_name))
+        return installations[0]
+
+    @classmethod
+    def check_exchange(cls, old, new, date_time):
+        "Raise when new cannot replace old at date_time"
+        current = old.current_installation()
+        if new.status != 'stock':
+            raise MeterExchangeError(gettext(
+                    'utility_metering.msg_meter_exchange_not_stock',
+                    meter=new.rec_name))
+        if new.company != old.company:
+            raise MeterExchangeError(gettext(
+                    'utility_metering.msg_meter_exchange_company',
+                    new=new.rec_name, old=old.rec_name))
+        if new.service_type != old.service_type:
+            raise MeterExchangeError(gettext(
+                    'utility_metering.msg_meter_exchange_service_type',
+                    new=new.rec_name, new_service=new.service_type.rec_name,
+                    old=old.rec_name, old_service=old.service_type.rec_name))
+        if date_time <= current.start:
+            raise MeterExchangeError(gettext(
+                    'utility_metering.msg_meter_exchange_before_installation',
+                    meter=old.rec_name, installed=current.start))
+        return current
+
+    @classmethod
     def exchange(cls, old, new, date_time, final_value, initial_value):
         """Replace old by new at date_time on old's service point.
 
         The old meter closes at a final reading and the new one opens at an
         initial reading at the same time, so consumption stays continuous.
+        A rejected reading raises so the caller's transaction rolls back
+        instead of keeping a half-done exchange.
         """
         pool = Pool()
         Installation = pool.get('utility.meter.installation')
         Reading = pool.get('utility.meter.reading')
-        current, = [i for i in old.installations if i.end is None]
-        current.end = date_time
-        current.save()
+        current = cls.check_exchange(old, new, date_time)
+        # Validated while still installed so it gets the service point.
         final = Reading(meter=old, company=old.company, date_time=date_time,
             value=final_value, kind='actual')
         final.save()
         Reading.validate_reading([final])
+        if final.state != 'valid':
+            raise ReadingValidationError(gettext(
+                    'utility_metering.msg_meter_exchange_final_rejected',
+                    meter=old.rec_name, reason=final.rejection_reason))
+        current.end = date_time
+        current.save()
         Installation(meter=new, service_point=current.service_point,
             start=date_time).save()
         initial = Reading(meter=new, company=new.company,
             date_time=date_time, value=initial_value, kind='actual')
         initial.save()
         Reading.validate_reading([initial])
+        if initial.state != 'valid':
+            raise ReadingValidationError(gettext(
+                    'utility_metering.msg_meter_exchange_initial_rejected',
+                    meter=new.rec_name, reason=initial.rejection_reason))
         old.status = 'removed'
         new.status = 'installed'
         cls.save([old, new])
