@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/pip install -q -r requirements.txt -e addons/utility_metering
+.venv/bin/pip install -q -r requirements.txt \
+    -e addons/utility_metering -e addons/utility_billing
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
     export DB_NAME=${DB_NAME:-test_utility}
@@ -19,4 +20,4 @@ export TRYTOND_DATABASE_URI="$TRYTOND_DATABASE__URI"
 echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
 cd /tmp
 exec "$OLDPWD/.venv/bin/python" -m pytest -p no:cacheprovider -q \
-    --pyargs utility_metering.tests "$@"
+    --pyargs utility_metering.tests utility_billing.tests "$@"

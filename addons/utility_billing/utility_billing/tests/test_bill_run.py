@@ -1,0 +1,174 @@
+import datetime as dt
+import functools
+import unittest
+from decimal import Decimal
+
+from trytond.exceptions import UserError
+from trytond.model.exceptions import SQLConstraintError
+from trytond.modules.company.tests import create_company, set_company
+from trytond.pool import Pool
+from trytond.tests.test_tryton import activate_module, with_transaction
+
+from .tools import (
+    create_customer, create_cycle, create_plan, create_products, read,
+    setup_accounting)
+
+
+def in_company(func):
+    "Run the test as a user of a new provider"
+    @functools.wraps(func)
+    def wrapper(self):
+        self.company = create_company()
+        with set_company(self.company):
+            return func(self)
+    return wrapper
+
+
+class BillRunTestCase(unittest.TestCase):
+    "Meter readings to posted invoices through a bill run"
+
+    @classmethod
+    def setUpClass(cls):
+        activate_module('utility_billing')
+
+    def setup(self):
+        company = self.company
+        revenue, tax = setup_accounting(company)
+        self.products = create_products(revenue, tax)
+        self.plan = create_plan(company, self.products)
+        self.cycle = create_cycle(company)
+        return company
+
+    def new_run(self, period_end=dt.date(2024, 1, 31)):
+        Run = Pool().get('utility.bill.run')
+        run = Run(company=self.company, cycle=self.cycle,
+            period_end=period_end, invoice_date=period_end
+            + dt.timedelta(days=1))
+        run.save()
+        return run
+
+    @with_transaction()
+    @in_company
+    def test_run_posts_invoices_and_locks_readings(self):
+        "Preview prices, processing posts one invoice per agreement"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        Reading = pool.get('utility.meter.reading')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle)
+        # Reads at midnight local bracket January exactly: 742 kWh.
+        r0 = read(meter, dt.datetime(2024, 1, 1), 1000)
+        r1 = read(meter, dt.datetime(2024, 2, 1), 1742)
+        missing, _ = create_customer(self.company, 2, self.plan, self.cycle)
+        run = self.new_run()
+        Run.preview([run])
+        run = Run(run.id)
+        states = {l.agreement: l for l in run.lines}
+        self.assertEqual(states[agreement].state, 'priced')
+        # 31 × 0.40 + 600 × 0.11 + 142 × 0.135
+        self.assertEqual(states[agreement].amount, Decimal('97.57'))
+        self.assertEqual(states[missing].state, 'exception')
+        self.assertIn(missing.number, states[missing].reason)
+        self.assertEqual(Bill.search([]), [])
+
+        Run.process([run])
+        run = Run(run.id)
+        self.assertEqual(run.state, 'done')
+        self.assertEqual((run.bill_count, run.exception_count), (1, 1))
+        bill, = Bill.search([])
+        invoice = bill.invoice
+        self.assertEqual(invoice.state, 'posted')
+        self.assertEqual(invoice.untaxed_amount, Decimal('97.57'))
+        self.assertEqual(invoice.tax_amount, Decimal('19.51'))
+        self.assertEqual(invoice.total_amount, Decimal('117.08'))
+        self.assertEqual([l.amount for l in invoice.lines],
+            [Decimal('12.40'), Decimal('66.00'), Decimal('19.17')])
+        self.assertIn('142 units over 600 units × 0.135',
+            invoice.lines[2].utility_trace)
+        self.assertEqual(invoice.lines[0].utility_rate_version.name, '2024')
+        self.assertEqual(set(bill.readings), {r0, r1})
+        self.assertEqual({r.state for r in Reading.browse([r0, r1])},
+            {'billed'})
+        self.assertEqual(agreement.__class__(agreement.id).billed_until,
+            dt.date(2024, 1, 31))
+
+    @with_transaction()
+    @in_company
+    def test_rerun_and_second_run_do_not_bill_twice(self):
+        "A period is billed once: re-run and another run skip it"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        Line = pool.get('utility.bill.run.line')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle)
+        read(meter, dt.datetime(2024, 1, 1), 1000)
+        read(meter, dt.datetime(2024, 2, 1), 1500)
+        first, second = self.new_run(), self.new_run()
+        Run.preview([first, second])
+        first, second = Run.browse([first, second])
+        Run.process([first])
+        # The second run was previewed before the first billed.
+        Line.bill_lines(list(second.lines))
+        self.assertEqual(len(Bill.search([])), 1)
+        line, = Run(second.id).lines
+        self.assertEqual(line.state, 'exception')
+        # Processing the first run again changes nothing.
+        Line.bill_lines(list(Run(first.id).lines))
+        self.assertEqual(len(Bill.search([])), 1)
+        # The database refuses a second bill for the period.
+        bill, = Bill.search([])
+        with self.assertRaises(SQLConstraintError):
+            Bill.copy([bill])
+
+    @with_transaction()
+    @in_company
+    def test_next_period_after_billing(self):
+        "After January the agreement is due for February"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle, start=dt.date(2024, 1, 10))
+        read(meter, dt.datetime(2024, 1, 10), 1000)
+        read(meter, dt.datetime(2024, 2, 1), 1300)
+        read(meter, dt.datetime(2024, 3, 1), 1700)
+        run = self.new_run(dt.date(2024, 2, 29))
+        Run.preview([run])
+        Run.process([run])
+        # Both the partial first month and February, oldest first.
+        bills = Bill.search([], order=[('period_start', 'ASC')])
+        self.assertEqual([(b.period_start, b.period_end) for b in bills],
+            [(dt.date(2024, 1, 10), dt.date(2024, 1, 31))])
+        run = self.new_run(dt.date(2024, 2, 29))
+        Run.preview([run])
+        Run.process([run])
+        bills = Bill.search([], order=[('period_start', 'ASC')])
+        self.assertEqual([(b.period_start, b.period_end) for b in bills],
+            [(dt.date(2024, 1, 10), dt.date(2024, 1, 31)),
+                (dt.date(2024, 2, 1), dt.date(2024, 2, 29))])
+        # 22 days partial: 22 × 0.40 + 300 × 0.11
+        self.assertEqual(bills[0].invoice.untaxed_amount, Decimal('41.80'))
+
+    @with_transaction()
+    @in_company
+    def test_simulate(self):
+        "Simulation prices without creating anything"
+        pool = Pool()
+        Plan = pool.get('utility.rate.plan')
+        Invoice = pool.get('account.invoice')
+        self.setup()
+        result = Plan.simulate([self.plan], '2024-06-01', '2024-06-30',
+            {'total': '742'})
+        self.assertEqual(result['untaxed_amount'], Decimal('97.17'))
+        self.assertEqual(result['tax_amount'], Decimal('19.43'))
+        self.assertEqual(result['total_amount'], Decimal('116.60'))
+        self.assertEqual(len(result['lines']), 3)
+        self.assertEqual(Invoice.search([]), [])
+        with self.assertRaises(UserError):
+            Plan.simulate([self.plan], '2023-06-01', '2023-06-30',
+                {'total': '742'})
