@@ -16,6 +16,19 @@ class ServiceType(DeactivableMixin, ModelSQL, ModelView):
     max_zero_days = fields.Integer("Max Zero Days",
         help="Reject a zero consumption that lasts longer than this many "
         "days. Empty disables the check.")
+    high_use_factor = fields.Numeric("High Use Factor", digits=(16, 2),
+        help="Alert when the daily use of a service point's last read "
+        "interval exceeds this many times its reference: the same period "
+        "last year, else the average of the previous year. "
+        "Empty disables the check.")
+    high_use_min_days = fields.Integer("High Use Min Days",
+        help="Ignore read intervals shorter than this many days: the use "
+        "of a few days varies too much to compare.")
+    leak_days = fields.Integer("Leak Days",
+        help="Alert when use never stopped over this many days of reads "
+        "(a leak). Needs reads at least daily. Empty disables the check.")
+    leak_floor = fields.Numeric("Leak Floor", digits=(16, 4),
+        help="Daily use at or below this counts as a stop in use.")
 
     @classmethod
     def __setup__(cls):
@@ -34,3 +47,15 @@ class ServiceType(DeactivableMixin, ModelSQL, ModelView):
     @staticmethod
     def default_max_zero_days():
         return 90
+
+    @staticmethod
+    def default_high_use_factor():
+        return Decimal(2)
+
+    @staticmethod
+    def default_high_use_min_days():
+        return 7
+
+    @staticmethod
+    def default_leak_floor():
+        return Decimal(0)
