@@ -1,7 +1,11 @@
 from sql.operators import Equal
 
+from trytond.i18n import gettext
 from trytond.model import Exclude, ModelSQL, ModelView, fields
+from trytond.pool import Pool
 from trytond.pyson import Eval
+
+from .exceptions import BillError
 
 
 class Bill(ModelSQL, ModelView):
@@ -59,6 +63,12 @@ class Bill(ModelSQL, ModelView):
                 'utility_billing.msg_bill_period_billed'),
             ]
         cls._order = [('period_start', 'DESC'), ('id', 'DESC')]
+        cls._buttons.update({
+                'rebill': {
+                    'invisible': Eval('state') != 'billed',
+                    'depends': ['state'],
+                    },
+                })
 
     @staticmethod
     def default_state():
@@ -79,6 +89,96 @@ class Bill(ModelSQL, ModelView):
                 result['currency'][bill.id] = (
                     bill.invoice.currency.id if bill.invoice else None)
         return result
+
+
+    @classmethod
+    def create_bills(cls, items):
+        """Post one invoice and store one bill per item.
+
+        items: (agreement, start, end, consumption, priced bill, run or
+        None). The readings used become billed, so they cannot change.
+        """
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        Reading = pool.get('utility.meter.reading')
+        invoices = [agreement.get_invoice(
+                run.invoice_date if run else Pool().get('ir.date').today(),
+                start, end, priced)
+            for agreement, start, end, usage, priced, run in items]
+        Invoice.save(invoices)
+        Invoice.update_taxes(invoices)
+        Invoice.post(invoices)
+        bills = []
+        for (agreement, start, end, usage, priced, run), invoice in zip(
+                items, invoices):
+            bills.append(cls(
+                    company=agreement.company,
+                    agreement=agreement,
+                    party=agreement.party,
+                    service_point=agreement.service_point,
+                    period_start=start,
+                    period_end=end,
+                    consumption=usage.quantity,
+                    unit=usage.unit,
+                    estimated=usage.estimated,
+                    invoice=invoice,
+                    bill_run=run,
+                    readings=[r.id for r in usage.readings]))
+        cls.save(bills)
+        readings = {r for item in items for r in item[3].readings
+            if r.state == 'valid'}
+        if readings:
+            Reading.bill(list(readings))
+        return bills
+
+    @classmethod
+    @ModelView.button
+    def rebill(cls, bills):
+        """Credit bills and bill their periods again from current readings.
+
+        Used after a billed reading is corrected: the original invoice is
+        cancelled by a posted credit note, never edited.
+        """
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        Meter = pool.get('utility.meter')
+        bills = [b for b in bills if b.state == 'billed']
+        if not bills:
+            return []
+        usages = Meter.consumptions([
+                (b.service_point, b.period_start, b.period_end)
+                for b in bills])
+        items = []
+        for bill, usage in zip(bills, usages):
+            agreement = bill.agreement
+            if not usage.complete:
+                raise BillError(gettext(
+                        'utility_billing.msg_rebill_incomplete',
+                        bill=bill.rec_name))
+            priced = agreement.rate_plan.price(bill.period_start,
+                bill.period_end, {'total': usage.quantity},
+                service_point=agreement.service_point)
+            items.append((agreement, bill.period_start, bill.period_end,
+                    usage, priced, None))
+        # Refund reconciles the credit note with an unpaid original; a
+        # paid original keeps its payment and the credit goes to the
+        # customer's balance.
+        credit_notes = []
+        for bill in bills:
+            refund = bill.invoice.state == 'posted'
+            credit_note, = Invoice.credit([bill.invoice], refund=refund)
+            if credit_note.state == 'draft':
+                Invoice.post([credit_note])
+            credit_notes.append(credit_note)
+        for bill, credit_note in zip(bills, credit_notes):
+            bill.state = 'credited'
+            bill.credit_note = credit_note
+        cls.save(bills)
+        new_bills = cls.create_bills(items)
+        for old, new in zip(bills, new_bills):
+            new.replaces = old
+        cls.save(new_bills)
+        return new_bills
 
 
 class BillReading(ModelSQL):

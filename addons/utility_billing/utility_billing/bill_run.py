@@ -6,11 +6,12 @@ run), so a crash loses at most the batch in flight and the run resumes
 where it stopped. The agreement lock and the bill's period constraint
 make a second run or a re-run skip what is already billed.
 """
-import json
+import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
 from trytond import config
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.pool import Pool
@@ -18,7 +19,17 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .exceptions import BillError, RatingError
+from utility_metering.meter import company_timezone
+
+from .exceptions import RatingError
+
+
+def meter_end_time(meter, date):
+    "The UTC time at which the provider's day after date begins"
+    tzinfo = company_timezone(meter.company)
+    local = dt.datetime.combine(date + dt.timedelta(days=1), dt.time(),
+        tzinfo=tzinfo)
+    return local.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 class BillRun(Workflow, ModelSQL, ModelView):
@@ -174,8 +185,8 @@ class BillRun(Workflow, ModelSQL, ModelView):
         Configuration = pool.get('utility.billing.configuration')
         size = Configuration(1).bill_batch_size
         for run in runs:
-            todo = [l for l in run.lines
-                if l.state in {'pending', 'priced'}]
+            # Exceptions are tried again: staff may have fixed them.
+            todo = [l for l in run.lines if l.state != 'billed']
             if not todo:
                 cls.finish([run])
                 continue
@@ -282,6 +293,41 @@ class BillRunLine(ModelSQL, ModelView):
         return quotes, exceptions
 
     @classmethod
+    def estimate_missing(cls, lines):
+        """Estimate the reading at the end of periods nobody read.
+
+        Utilities bill on time: a meter without a reading after the period
+        gets one estimated from its own use, trued up by the next read.
+        """
+        pool = Pool()
+        Meter = pool.get('utility.meter')
+        Reading = pool.get('utility.meter.reading')
+        consumptions = Meter.consumptions([
+                (l.agreement.service_point, l.period_start, l.period_end)
+                for l in lines])
+        for line, usage in zip(lines, consumptions):
+            if usage.complete:
+                continue
+            point = line.agreement.service_point
+            meter = Meter.search([('service_point', '=', point.id)],
+                limit=1)
+            if not meter:
+                continue
+            meter, = meter
+            when = meter_end_time(meter, line.period_end)
+            last = Reading.search([
+                    ('meter', '=', meter.id),
+                    ('state', 'in', ['valid', 'billed']),
+                    ], order=[('date_time', 'DESC')], limit=1)
+            if not last or last[0].date_time >= when:
+                continue
+            try:
+                Reading.estimate(meter, when)
+            except UserError:
+                # No history to estimate from: the line stays an exception.
+                continue
+
+    @classmethod
     def price(cls, lines):
         "Dry run: price the lines and record exceptions, write no invoice"
         quotes, exceptions = cls._quote(lines)
@@ -309,9 +355,7 @@ class BillRunLine(ModelSQL, ModelView):
         "Bill lines in one transaction; already billed periods are skipped"
         pool = Pool()
         Agreement = pool.get('utility.service.agreement')
-        Invoice = pool.get('account.invoice')
         Bill = pool.get('utility.bill')
-        Reading = pool.get('utility.meter.reading')
         Run = pool.get('utility.bill.run')
         lines = cls.browse(lines)
         # A concurrent run waits here, then sees what this one billed.
@@ -319,7 +363,7 @@ class BillRunLine(ModelSQL, ModelView):
         lines = cls.browse([l.id for l in lines])
         todo, skipped = [], []
         for line in lines:
-            if line.state in {'billed', 'exception'}:
+            if line.state == 'billed':
                 continue
             if line.agreement.next_period() != (
                     line.period_start, line.period_end):
@@ -331,41 +375,14 @@ class BillRunLine(ModelSQL, ModelView):
                     'state': 'exception',
                     'reason': gettext('utility_billing.msg_bill_already_billed'),
                     })
+        cls.estimate_missing(todo)
         quotes, exceptions = cls._quote(todo)
         for line, reason in exceptions.items():
             cls.write([line], {'state': 'exception', 'reason': reason})
         billable = [l for l in todo if l in quotes]
-        invoices = []
-        for line in billable:
-            usage, priced = quotes[line]
-            invoices.append(line.agreement.get_invoice(
-                    line.run.invoice_date, line.period_start,
-                    line.period_end, priced))
-        Invoice.save(invoices)
-        Invoice.update_taxes(invoices)
-        Invoice.post(invoices)
-        bills = []
-        for line, invoice in zip(billable, invoices):
-            usage, priced = quotes[line]
-            agreement = line.agreement
-            bills.append(Bill(
-                    company=agreement.company,
-                    agreement=agreement,
-                    party=agreement.party,
-                    service_point=agreement.service_point,
-                    period_start=line.period_start,
-                    period_end=line.period_end,
-                    consumption=usage.quantity,
-                    unit=usage.unit,
-                    estimated=usage.estimated,
-                    invoice=invoice,
-                    bill_run=line.run,
-                    readings=[r.id for r in usage.readings]))
-        Bill.save(bills)
-        readings = {r for _, (u, _) in quotes.items() for r in u.readings
-            if r.state == 'valid'}
-        if readings:
-            Reading.bill(list(readings))
+        bills = Bill.create_bills([(
+                    line.agreement, line.period_start, line.period_end,
+                    *quotes[line], line.run) for line in billable])
         to_write = []
         by_end = defaultdict(list)
         for line, bill in zip(billable, bills):

@@ -156,6 +156,75 @@ class BillRunTestCase(unittest.TestCase):
 
     @with_transaction()
     @in_company
+    def test_missing_end_read_is_estimated(self):
+        "Billing on time: an unread period end gets an estimated read"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Reading = pool.get('utility.meter.reading')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle, start=dt.date(2024, 2, 1))
+        read(meter, dt.datetime(2023, 12, 1), 0)
+        read(meter, dt.datetime(2024, 1, 1), 310)
+        read(meter, dt.datetime(2024, 2, 1), 620)  # 10 kWh a day
+        run = self.new_run(dt.date(2024, 2, 29))
+        Run.preview([run])
+        line, = Run(run.id).lines
+        self.assertEqual(line.state, 'exception')
+        Run.process([run])
+        line, = Run(run.id).lines
+        self.assertEqual(line.state, 'billed', line.reason)
+        self.assertTrue(line.estimated)
+        self.assertEqual(line.consumption, Decimal(290))
+        estimate, = Reading.search([('kind', '=', 'estimated')])
+        self.assertEqual(estimate.state, 'billed')
+        self.assertEqual(estimate.date_time, dt.datetime(2024, 3, 1))
+        self.assertTrue(line.bill.estimated)
+
+    @with_transaction()
+    @in_company
+    def test_rebill_after_correction(self):
+        "A corrected reading: credit note plus a new bill for the period"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        Reading = pool.get('utility.meter.reading')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle)
+        read(meter, dt.datetime(2024, 1, 1), 1000)
+        wrong = read(meter, dt.datetime(2024, 2, 1), 1900)
+        run = self.new_run()
+        Run.preview([run])
+        Run.process([run])
+        bill, = Bill.search([])
+        self.assertEqual(bill.consumption, Decimal(900))
+        with self.assertRaises(UserError):
+            Reading.write([wrong], {'value': Decimal(1500)})
+        correction = Reading(meter=meter, company=self.company,
+            date_time=wrong.date_time, value=Decimal(1500), corrects=wrong)
+        correction.save()
+        Reading.validate_reading([correction])
+        new, = Bill.rebill([bill])
+        bill = Bill(bill.id)
+        self.assertEqual(bill.state, 'credited')
+        self.assertEqual(bill.credit_note.total_amount,
+            -bill.invoice.total_amount)
+        # Refunded: the credit note settles the original invoice.
+        receivable = [l for i in [bill.invoice, bill.credit_note]
+            for l in i.move.lines if l.account.type.receivable]
+        self.assertEqual(len({l.reconciliation for l in receivable}), 1)
+        self.assertIsNotNone(receivable[0].reconciliation)
+        self.assertEqual(new.replaces, bill)
+        self.assertEqual(new.consumption, Decimal(500))
+        self.assertEqual((new.period_start, new.period_end),
+            (bill.period_start, bill.period_end))
+        self.assertEqual(new.invoice.state, 'posted')
+        self.assertEqual(new.invoice.untaxed_amount, Decimal('67.40'))
+        self.assertEqual(Reading(correction.id).state, 'billed')
+
+    @with_transaction()
+    @in_company
     def test_simulate(self):
         "Simulation prices without creating anything"
         pool = Pool()

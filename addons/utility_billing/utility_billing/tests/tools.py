@@ -8,16 +8,20 @@ from trytond.pool import Pool
 
 
 def setup_accounting(company, year=2024):
-    "Chart with a 20% tax, a fiscal year with periods and invoice numbers"
+    """Chart with a 20% tax; fiscal years with periods and invoice numbers
+    for the billed year and today's (credit notes are dated today)"""
     pool = Pool()
     Account = pool.get('account.account')
     Tax = pool.get('account.tax')
     FiscalYear = pool.get('account.fiscalyear')
+    Date = pool.get('ir.date')
     create_chart(company, tax=True)
-    fiscalyear = set_invoice_sequences(get_fiscalyear(company,
-            today=dt.date(year, 1, 1)))
-    fiscalyear.save()
-    FiscalYear.create_period([fiscalyear])
+    for first in sorted({dt.date(year, 1, 1),
+                Date.today().replace(month=1, day=1)}):
+        fiscalyear = set_invoice_sequences(get_fiscalyear(company,
+                today=first))
+        fiscalyear.save()
+        FiscalYear.create_period([fiscalyear])
     revenue, = Account.search([
             ('type.revenue', '=', True),
             ('closed', '!=', True),
