@@ -14,7 +14,7 @@ from trytond import config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, Workflow, fields
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
@@ -212,6 +212,48 @@ class BillRun(Workflow, ModelSQL, ModelView):
             and not any(l.state in {'pending', 'priced'} for l in r.lines)]
         if done:
             cls.finish(done)
+
+
+    @classmethod
+    def create_due_runs(cls, date=None):
+        """Cron: bill every cycle whose agreements have periods ended.
+
+        One run per provider and cycle covers the periods ending before
+        date (default: the provider's today); a cycle with an open run is
+        left to it.
+        """
+        pool = Pool()
+        Cycle = pool.get('utility.billing.cycle')
+        Date = pool.get('ir.date')
+        runs = []
+        for cycle in Cycle.search([]):
+            with Transaction().set_context(company=cycle.company.id):
+                today = date or Date.today()
+                if cls.search([
+                            ('cycle', '=', cycle.id),
+                            ('state', '!=', 'done'),
+                            ], limit=1):
+                    continue
+                run = cls(company=cycle.company, cycle=cycle,
+                    period_end=today - dt.timedelta(days=1),
+                    invoice_date=today)
+                if not run.due_agreements():
+                    continue
+                run.save()
+                cls.preview([run])
+                cls.process([run])
+                runs.append(run)
+        return runs
+
+
+class Cron(metaclass=PoolMeta):
+    __name__ = 'ir.cron'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.method.selection.append(
+            ('utility.bill.run|create_due_runs', "Run Due Bill Runs"))
 
 
 class BillRunLine(ModelSQL, ModelView):

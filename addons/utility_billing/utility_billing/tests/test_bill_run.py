@@ -225,6 +225,24 @@ class BillRunTestCase(unittest.TestCase):
 
     @with_transaction()
     @in_company
+    def test_cron_runs_due_cycles(self):
+        "The daily cron bills the periods that have ended, once"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle)
+        read(meter, dt.datetime(2024, 1, 1), 1000)
+        read(meter, dt.datetime(2024, 2, 1), 1300)
+        self.assertEqual(Run.create_due_runs(dt.date(2024, 1, 31)), [])
+        run, = Run.create_due_runs(dt.date(2024, 2, 2))
+        self.assertEqual(run.state, 'done')
+        self.assertEqual(len(Bill.search([])), 1)
+        self.assertEqual(Run.create_due_runs(dt.date(2024, 2, 3)), [])
+
+    @with_transaction()
+    @in_company
     def test_simulate(self):
         "Simulation prices without creating anything"
         pool = Pool()
