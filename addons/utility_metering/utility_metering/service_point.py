@@ -22,6 +22,9 @@ class ServicePoint(ModelSQL, ModelView):
             ('inactive', "Inactive"),
             ('disconnected', "Disconnected"),
             ], "Status", required=True)
+    route = fields.Many2One('utility.reading.route', "Route",
+        domain=[('company', '=', Eval('company', -1))],
+        help="The reading route that schedules the reads of the point.")
     installations = fields.One2Many('utility.meter.installation',
         'service_point', "Meter Installations")
     readings = fields.One2Many('utility.meter.reading', 'service_point',
