@@ -62,4 +62,10 @@ def run_in_transaction(database, func, context=None):
                 e.fix(extras)
                 continue
             transaction.commit()
-            return result
+            tasks = list(transaction.tasks)
+        # Queued tasks run after the commit, each in its own transaction,
+        # as trytond's dispatcher and cron do when no worker is running.
+        from trytond.worker import run_task
+        for task_id in tasks:
+            run_task(database, task_id)
+        return result

@@ -139,6 +139,7 @@ def main():
                     'invoice_address': invoice.invoice_address.id,
                     'currency': invoice.currency.id,
                     'account': invoice.account.id,
+                    'journal': invoice.journal.id,
                     'invoice_date': invoice.invoice_date,
                     'lines': [('create', [{
                                     'type': 'line',

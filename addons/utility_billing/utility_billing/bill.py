@@ -106,7 +106,6 @@ class Bill(ModelSQL, ModelView):
                 start, end, priced)
             for agreement, start, end, usage, priced, run in items]
         Invoice.save(invoices)
-        Invoice.update_taxes(invoices)
         Invoice.post(invoices)
         bills = []
         for (agreement, start, end, usage, priced, run), invoice in zip(

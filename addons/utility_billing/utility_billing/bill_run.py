@@ -10,7 +10,6 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from trytond import config
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, Unique, Workflow, fields
@@ -190,13 +189,15 @@ class BillRun(Workflow, ModelSQL, ModelView):
             if not todo:
                 cls.finish([run])
                 continue
+            inline = Transaction().context.get('bill_run_inline')
             for batch in grouped_slice(todo, size):
                 batch = list(batch)
-                if config.getboolean('queue', 'worker', default=False):
-                    # Each batch becomes a task: one transaction per batch.
-                    Line.__queue__.bill_lines(batch)
-                else:
+                if inline:
                     Line.bill_lines(batch)
+                else:
+                    # A task per batch: each runs in its own transaction
+                    # after this one commits (in a worker when configured).
+                    Line.__queue__.bill_lines(batch)
         cls.finish_completed(runs)
 
     @classmethod

@@ -8,6 +8,7 @@ from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.transaction import Transaction
 
 from .tools import (
     create_customer, create_cycle, create_plan, create_products, read,
@@ -19,7 +20,10 @@ def in_company(func):
     @functools.wraps(func)
     def wrapper(self):
         self.company = create_company()
-        with set_company(self.company):
+        # Batches run in this transaction instead of queued tasks that
+        # would only run after a commit.
+        with set_company(self.company), Transaction().set_context(
+                bill_run_inline=True):
             return func(self)
     return wrapper
 
@@ -240,6 +244,38 @@ class BillRunTestCase(unittest.TestCase):
         self.assertEqual(run.state, 'done')
         self.assertEqual(len(Bill.search([])), 1)
         self.assertEqual(Run.create_due_runs(dt.date(2024, 2, 3)), [])
+
+    @with_transaction()
+    @in_company
+    def test_process_queues_one_task_per_batch(self):
+        "Without the inline switch, each batch becomes a queued task"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Queue = pool.get('ir.queue')
+        Bill = pool.get('utility.bill')
+        Configuration = pool.get('utility.billing.configuration')
+        self.setup()
+        config = Configuration(1)
+        config.bill_batch_size = 2
+        config.save()
+        for i in range(5):
+            agreement, meter = create_customer(self.company, i, self.plan,
+                self.cycle)
+            read(meter, dt.datetime(2024, 1, 1), 1000)
+            read(meter, dt.datetime(2024, 2, 1), 1100 + i)
+        run = self.new_run()
+        Run.preview([run])
+        with Transaction().set_context(bill_run_inline=False):
+            Run.process([run])
+        tasks = Queue.search([])
+        tasks = [t for t in tasks if t.data['method'] == 'bill_lines']
+        self.assertEqual(len(tasks), 3)
+        self.assertEqual(Run(run.id).state, 'processing')
+        self.assertEqual(Bill.search([]), [])
+        for task in tasks:
+            task.run()
+        self.assertEqual(Run(run.id).state, 'done')
+        self.assertEqual(len(Bill.search([])), 5)
 
     @with_transaction()
     @in_company
