@@ -3,26 +3,25 @@ import datetime as dt
 from decimal import Decimal
 
 
-def create_meters(pool, company, service_type, parties, total, start):
-    """Service points (on the parties' first address), meters M0000000…
-    and their installations with one INSERT per table and slice.
+def create_meters(pool, company, service_type, parties, total, start,
+        party=None, address=None):
+    """Service points (on each party's first address, or all on party and
+    address when parties is None), meters M0000000… and their
+    installations with one INSERT per table and slice.
 
-    Returns the service point ids in the order of parties (or of range
-    when parties is None)."""
+    Returns (service point ids, meter ids) in order."""
     from trytond.transaction import Transaction
     transaction = Transaction()
     cursor = transaction.connection.cursor()
     now = dt.datetime.now()
-    if parties is None:
-        party = address = None
     ids = {}
     for name, columns, rows in [
             ('utility.service.point',
                 ['code', 'service_type', 'address', 'party', 'company',
                     'status'],
                 lambda i: ['SP%07d' % i, service_type.id,
-                    parties[i].addresses[0].id if parties else None,
-                    parties[i].id if parties else None,
+                    parties[i].addresses[0].id if parties else address.id,
+                    parties[i].id if parties else party.id,
                     company.id, 'active']),
             ('utility.meter',
                 ['serial_number', 'service_type', 'dials', 'multiplier',
@@ -44,7 +43,7 @@ def create_meters(pool, company, service_type, parties, total, start):
                     + [table.create_uid, table.create_date],
                     values, returning=[table.id]))
             ids[name].extend(r[0] for r in cursor)
-    return ids['utility.service.point']
+    return ids['utility.service.point'], ids['utility.meter']
 
 
 def run_in_transaction(database, func, context=None):

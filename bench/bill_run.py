@@ -65,7 +65,7 @@ def main():
                         'addresses': [('create', [{
                                         'street': '%d Main St' % i}])],
                         } for i in range(n)])
-            point_ids = create_meters(pool, company, plan.service_type,
+            point_ids, _ = create_meters(pool, company, plan.service_type,
                 parties, n, dt.datetime(2023, 12, 1))
             lines = ['meter,date_time,value']
             for i in range(n):

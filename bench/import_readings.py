@@ -33,6 +33,9 @@ def main():
     from trytond.pool import Pool
     from trytond.transaction import Transaction
     from utility_metering.reading_import import import_readings
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from bench_setup import create_meters
 
     drop_db()
     activate_module(['utility_metering'])
@@ -54,8 +57,8 @@ def main():
             t0 = time.perf_counter()
             total = args.meters + args.orm_sample
             # Setup is not measured: plain SQL keeps 100,000 meters quick.
-            meter_ids = _create_meters(pool, company, stype, party,
-                address, total, start)
+            _, meter_ids = create_meters(pool, company, stype, None,
+                total, start, party=party, address=address)
             meters = Meter.browse(meter_ids)
             transaction.commit()
             print(f"setup: {total} meters in {time.perf_counter() - t0:.1f}s")
@@ -105,42 +108,6 @@ def main():
     print(f"ORM one by one: {len(sample)} readings in {orm:.1f}s = "
         f"{orm_rate:,.0f} readings/s")
     print(f"ratio bulk/ORM: {bulk_rate / orm_rate:.1f}x (target 25,000/s)")
-
-
-def _create_meters(pool, company, stype, party, address, total, start):
-    "Service points, meters and installations with one INSERT per table"
-    from trytond.transaction import Transaction
-    transaction = Transaction()
-    cursor = transaction.connection.cursor()
-    now = dt.datetime.now()
-    ids = {}
-    for name, columns, rows in [
-            ('utility.service.point',
-                ['code', 'service_type', 'address', 'party', 'company',
-                    'status'],
-                lambda i: ['SP%07d' % i, stype.id, address.id, party.id,
-                    company.id, 'active']),
-            ('utility.meter',
-                ['serial_number', 'service_type', 'dials', 'multiplier',
-                    'status', 'company'],
-                lambda i: ['M%07d' % i, stype.id, 6, Decimal(1),
-                    'installed', company.id]),
-            ('utility.meter.installation',
-                ['meter', 'service_point', 'start'],
-                lambda i: [ids['utility.meter'][i],
-                    ids['utility.service.point'][i], start]),
-            ]:
-        table = pool.get(name).__table__()
-        ids[name] = []
-        for lo in range(0, total, 5000):
-            values = [rows(i) + [0, now]
-                for i in range(lo, min(total, lo + 5000))]
-            cursor.execute(*table.insert(
-                    [getattr(table, c) for c in columns]
-                    + [table.create_uid, table.create_date],
-                    values, returning=[table.id]))
-            ids[name].extend(r[0] for r in cursor)
-    return ids['utility.meter']
 
 
 if __name__ == '__main__':
