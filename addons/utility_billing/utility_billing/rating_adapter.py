@@ -9,6 +9,9 @@ from trytond.pool import Pool
 from . import tariff
 from .exceptions import RatingError
 
+# Tryton's default invoice line price digits ([product] price_decimal).
+PRICE_QUANTUM = Decimal('0.0001')
+
 
 @dataclass
 class PricedLine:
@@ -96,10 +99,16 @@ def price(plan, start, end, registers, service_point=None, demand=None,
     lines = []
     for line in bill.lines:
         component = line.component.ref
-        quantity, unit_price = line.quantity, line.unit_price
-        # The invoice recomputes quantity × unit price: when proration
-        # makes that differ from the tariff's amount, bill the amount.
-        if plan.company.currency.round(quantity * unit_price) != line.amount:
+        uom = component.product.default_uom
+        quantity = line.quantity.quantize(
+            Decimal(1).scaleb(-(uom.digits or 0)))
+        unit_price = line.unit_price
+        # The invoice keeps quantities to the unit's digits and prices to
+        # 4 decimals, then recomputes quantity × unit price: when that
+        # would differ from the tariff's amount, bill the amount.
+        if (unit_price != unit_price.quantize(PRICE_QUANTUM)
+                or plan.company.currency.round(quantity * unit_price)
+                != line.amount):
             quantity, unit_price = Decimal(1), line.amount
         note = line.explanation
         if conversion:
