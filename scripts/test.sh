@@ -17,7 +17,16 @@ else
     export DB_NAME=${DB_NAME:-:memory:}
 fi
 export TRYTOND_DATABASE_URI="$TRYTOND_DATABASE__URI"
+# Each test class starts from a new database: trytond restores the
+# activated modules from this cache instead of installing them again. The
+# cache lives for this run only, so it never hides a model change.
+if [ -z "${DB_CACHE:-}" ]; then
+    DB_CACHE="$(mktemp -d)"
+    trap 'rm -rf "$DB_CACHE"' EXIT
+fi
+export DB_CACHE
 echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
+ROOT="$PWD"
 cd /tmp
-exec "$OLDPWD/.venv/bin/python" -m pytest -p no:cacheprovider -q \
+"$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
     --pyargs utility_metering.tests utility_billing.tests "$@"

@@ -121,13 +121,19 @@ class ServiceAgreement(Workflow, ModelSQL, ModelView):
     def on_change_with_currency(self, name=None):
         return self.company.currency if self.company else None
 
-    @fields.depends('party', 'invoice_address', 'payment_term')
+    @fields.depends('party', 'invoice_address', 'payment_term', 'company',
+        '_parent_company.utility_payment_term')
     def on_change_party(self):
         if self.party:
             if not self.invoice_address:
                 self.invoice_address = self.party.address_get(type='invoice')
             if not self.payment_term:
-                self.payment_term = self.party.customer_payment_term
+                if self.company:
+                    self.payment_term = (
+                        self.company.utility_agreement_payment_term(
+                            self.party))
+                else:
+                    self.payment_term = self.party.customer_payment_term
 
     @classmethod
     def create(cls, vlist):
@@ -180,14 +186,16 @@ class ServiceAgreement(Workflow, ModelSQL, ModelView):
             invoice_address=self.invoice_address,
             currency=self.company.currency,
             invoice_date=invoice_date,
-            payment_term=self.payment_term
-            or self.party.customer_payment_term,
             description=gettext('utility_billing.msg_invoice_description',
                 service=self.service_point.service_type.name,
                 point=self.service_point.rec_name, start=start, end=end),
             reference=self.number,
             )
         invoice.on_change_type()
+        # on_change_type resets the address and the payment term
+        invoice.invoice_address = self.invoice_address
+        invoice.payment_term = (self.payment_term
+            or self.company.utility_agreement_payment_term(self.party))
         invoice.account = self.party.account_receivable_used
         lines = []
         for sequence, priced_line in enumerate(priced.lines, 1):

@@ -3,6 +3,7 @@ from sql.operators import Equal
 from trytond.i18n import gettext
 from trytond.model import Exclude, ModelSQL, ModelView, fields
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 from trytond.pyson import Eval
 
 from .exceptions import BillError
@@ -106,7 +107,11 @@ class Bill(ModelSQL, ModelView):
                 start, end, priced)
             for agreement, start, end, usage, priced, run in items]
         Invoice.save(invoices)
-        Invoice.post(invoices)
+        # Staff confirmed a back-dated run once (BillRun.process), so the
+        # per-invoice warning about due dates in the past is not asked again.
+        with Transaction().set_context(
+                _skip_warnings=any(i[-1] for i in items)):
+            Invoice.post(invoices)
         bills = []
         for (agreement, start, end, usage, priced, run), invoice in zip(
                 items, invoices):

@@ -20,7 +20,7 @@ from trytond.transaction import Transaction
 
 from utility_metering.meter import company_timezone
 
-from .exceptions import RatingError
+from .exceptions import BillRunPastDateWarning, RatingError
 
 
 def meter_end_time(meter, date):
@@ -177,9 +177,20 @@ class BillRun(Workflow, ModelSQL, ModelView):
     @ModelView.button
     def process(cls, runs):
         "Bill the priced lines in batches, each in its own transaction"
+        pool = Pool()
+        Date = pool.get('ir.date')
+        Warning = pool.get('res.user.warning')
+        for run in runs:
+            with Transaction().set_context(company=run.company.id):
+                today = Date.today()
+            if run.invoice_date < today:
+                key = Warning.format('utility_bill_run_past', [run])
+                if Warning.check(key):
+                    raise BillRunPastDateWarning(key, gettext(
+                            'utility_billing.msg_bill_run_past_date',
+                            run=run.rec_name, date=run.invoice_date))
         cls.start_processing(runs)
         runs = cls.browse(runs)
-        pool = Pool()
         Line = pool.get('utility.bill.run.line')
         Configuration = pool.get('utility.billing.configuration')
         size = Configuration(1).bill_batch_size

@@ -1,4 +1,4 @@
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import ValidationError
 
 
@@ -15,4 +15,8 @@ class RateVersionError(ValidationError):
 
 
 class BillError(UserError):
+    pass
+
+
+class BillRunPastDateWarning(UserWarning):
     pass

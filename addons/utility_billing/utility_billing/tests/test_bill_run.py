@@ -3,7 +3,7 @@ import functools
 import unittest
 from decimal import Decimal
 
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import SQLConstraintError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
@@ -11,8 +11,8 @@ from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction
 
 from .tools import (
-    create_customer, create_cycle, create_plan, create_products, read,
-    setup_accounting)
+    create_customer, create_cycle, create_payment_term, create_plan,
+    create_products, read, setup_accounting)
 
 
 def in_company(func):
@@ -22,8 +22,9 @@ def in_company(func):
         self.company = create_company()
         # Batches run in this transaction instead of queued tasks that
         # would only run after a commit.
+        # Runs are back-dated: their past-due-date warning is skipped.
         with set_company(self.company), Transaction().set_context(
-                bill_run_inline=True):
+                bill_run_inline=True, _skip_warnings=True):
             return func(self)
     return wrapper
 
@@ -97,6 +98,40 @@ class BillRunTestCase(unittest.TestCase):
             {'billed'})
         self.assertEqual(agreement.__class__(agreement.id).billed_until,
             dt.date(2024, 1, 31))
+
+    @with_transaction()
+    @in_company
+    def test_back_dated_run_warns_once_and_keeps_terms(self):
+        "A run dated in the past asks once; bills keep the agreement terms"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        Address = pool.get('party.address')
+        self.setup()
+        agreement, meter = create_customer(self.company, 1, self.plan,
+            self.cycle)
+        term = create_payment_term(14)
+        billing_address = Address(party=agreement.party,
+            street="PO Box 7", city="Shelbyville")
+        billing_address.save()
+        agreement.payment_term = term
+        agreement.invoice_address = billing_address
+        agreement.save()
+        read(meter, dt.datetime(2024, 1, 1), 1000)
+        read(meter, dt.datetime(2024, 2, 1), 1100)
+        run = self.new_run()
+        Run.preview([run])
+        with Transaction().set_context(_skip_warnings=False):
+            with self.assertRaises(UserWarning) as cm:
+                Run.process([run])
+        self.assertIn(run.rec_name, cm.exception.message)
+        self.assertEqual(Run(run.id).state, 'previewed')
+        Run.process([run])
+        bill, = Bill.search([])
+        self.assertEqual(bill.invoice.payment_term, term)
+        self.assertEqual(bill.invoice.invoice_address, billing_address)
+        self.assertEqual(bill.invoice.lines_to_pay[0].maturity_date,
+            dt.date(2024, 2, 15))
 
     @with_transaction()
     @in_company

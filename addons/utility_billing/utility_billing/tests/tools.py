@@ -139,3 +139,66 @@ def read(meter, when, value, kind='actual'):
     reading.save()
     Reading.validate_reading([reading])
     return reading
+
+
+def create_payment_term(days):
+    "A payment term due days after the invoice date"
+    Term = Pool().get('account.invoice.payment_term')
+    term, = Term.create([{'name': '%s days' % days,
+                'lines': [('create', [{'type': 'remainder',
+                                'relativedeltas': [('create', [{
+                                                'days': days}])],
+                                }])],
+                }])
+    return term
+
+
+def setup_dunning(company, revenue, fee_amount=Decimal('5.00'),
+        fee_percentage=None, **days):
+    """The provider's default late-payment procedure; a fixed fee_amount
+    or a fee_percentage of the overdue amount, credited to revenue"""
+    pool = Pool()
+    Category = pool.get('product.category')
+    Template = pool.get('product.template')
+    Uom = pool.get('product.uom')
+    Journal = pool.get('account.journal')
+    ModelData = pool.get('ir.model.data')
+    Procedure = pool.get('account.dunning.procedure')
+    category = Category(name="Late fees", accounting=True,
+        account_revenue=revenue)
+    category.save()
+    template = Template(name="Late fee", type='service',
+        default_uom=Uom(ModelData.get_id('product', 'uom_unit')),
+        account_category=category, list_price=fee_amount,
+        products=[{'code': 'LATE'}])
+    template.save()
+    journal = Journal(ModelData.get_id('account', 'journal_revenue'))
+    return Procedure.create_default_procedure(company, template.products[0],
+        journal, fee_percentage=fee_percentage, **days)
+
+
+def pay_invoice(invoice, date, amount=None):
+    "Pay invoice in cash on date and reconcile it when paid in full"
+    pool = Pool()
+    Account = pool.get('account.account')
+    Journal = pool.get('account.journal')
+    Method = pool.get('account.invoice.payment.method')
+    MoveLine = pool.get('account.move.line')
+    ModelData = pool.get('ir.model.data')
+    cash, = Account.search([
+            ('company', '=', invoice.company.id),
+            ('code', '=', '1.1.1'),
+            ], limit=1)
+    method = Method(company=invoice.company, name="Cash",
+        journal=Journal(ModelData.get_id('account', 'journal_cash')),
+        credit_account=cash, debit_account=cash)
+    method.save()
+    if amount is None:
+        amount = invoice.amount_to_pay
+    lines = invoice.pay_invoice(amount, method, date)
+    invoice = invoice.__class__(invoice.id)
+    if not invoice.amount_to_pay:
+        MoveLine.reconcile(list(invoice.lines_to_pay) + lines)
+        # Reconciling queues this; queued tasks never run in a test.
+        invoice.__class__.process([invoice])
+    return invoice.__class__(invoice.id)
