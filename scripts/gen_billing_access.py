@@ -13,6 +13,8 @@ models = [
     ('utility.rate.version', 'rate_version', {A: 'rwcd', B: 'rwcd', CS: 'r', ACC: 'r'}, 'plan.company'),
     ('utility.rate.component', 'rate_component', {A: 'rwcd', B: 'rwcd', CS: 'r', ACC: 'r'}, 'version.plan.company'),
     ('utility.rate.block', 'rate_block', {A: 'rwcd', B: 'rwcd', CS: 'r', ACC: 'r'}, 'component.version.plan.company'),
+    ('utility.rate.tou.period', 'tou_period', {A: 'rwcd', B: 'rwcd', CS: 'r', ACC: 'r'}, 'plan.company'),
+    ('utility.rate.holiday', 'holiday', {A: 'rwcd', B: 'rwcd', CS: 'r', ACC: 'r'}, 'plan.company'),
     ('utility.service.agreement', 'agreement', {A: 'rwcd', B: 'rwcd', CS: 'rwc', ACC: 'r'}, 'company'),
     ('utility.bill', 'bill', {A: 'rwc', B: 'rwc', CS: 'r', ACC: 'r'}, 'company'),
     ('utility.bill-utility.meter.reading', 'bill_reading', {A: 'rwc', B: 'rwc', CS: 'r', ACC: 'r'}, 'bill.company'),

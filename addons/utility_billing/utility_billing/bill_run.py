@@ -331,7 +331,7 @@ class BillRunLine(ModelSQL, ModelView):
                 try:
                     priced = agreement.rate_plan.price(
                         line.period_start, line.period_end,
-                        {'total': usage.quantity},
+                        agreement.rate_plan.registers(usage, agreement),
                         service_point=agreement.service_point)
                 except RatingError as exc:
                     reason = exc.message

@@ -150,7 +150,12 @@ PLANS = [
     ('electricity', 'electricity', "Residential electricity",
         {'quantity_digits': 0}),
     ('tou', 'electricity', "Residential electricity, time of use",
-        {'quantity_digits': 0}),
+        {'quantity_digits': 0, 'tou_default_register': 'offpeak',
+            # peak on weekday evenings; its agreements need hourly reads
+            'tou_periods': [('create', [{
+                            'register': 'peak',
+                            'weekdays': ['0', '1', '2', '3', '4'],
+                            'start_hour': 16, 'end_hour': 21}])]}),
     ('water', 'water', "Residential water", {'quantity_digits': 1}),
     ('gas', 'gas', "Residential gas",
         {'quantity_digits': 1, 'convert_heat_factor': True}),

@@ -58,6 +58,17 @@ class RatePlan(DeactivableMixin, ModelSQL, ModelView):
     convert_heat_factor = fields.Boolean("Convert with Heat Factor",
         help="Price therms: CCF × the period's heat factor.")
     versions = fields.One2Many('utility.rate.version', 'plan', "Versions")
+    time_of_use = fields.Function(fields.Boolean("Time of Use",
+            help="Some components price time-of-use registers."),
+        'get_time_of_use')
+    tou_periods = fields.One2Many('utility.rate.tou.period', 'plan',
+        "Time-of-Use Periods",
+        help="The hours each register counts; other hours count on the "
+        "default register.")
+    tou_default_register = fields.Char("Default Register",
+        help="The register of hours no period covers, and of holidays.")
+    tou_holidays = fields.One2Many('utility.rate.holiday', 'plan',
+        "Holidays", help="Days priced entirely on the default register.")
 
     @classmethod
     def __setup__(cls):
@@ -86,6 +97,18 @@ class RatePlan(DeactivableMixin, ModelSQL, ModelView):
     @staticmethod
     def default_block_basis():
         return 'month'
+
+    @staticmethod
+    def default_tou_default_register():
+        return 'offpeak'
+
+    def get_time_of_use(self, name):
+        return any(c.register for v in self.versions for c in v.components)
+
+    def registers(self, usage, agreement):
+        "Consumption per priced register of agreement's usage"
+        from .time_of_use import registers
+        return registers(self, usage, agreement)
 
     @fields.depends('company', '_parent_company.currency')
     def on_change_with_currency(self, name=None):

@@ -443,3 +443,31 @@ def time_of_use_bucket(local_time, rules, default, holidays=()):
                 and rule.start_hour <= local_time.hour < rule.end_hour):
             return rule.bucket
     return default
+
+
+class TimeOfUseSpanError(ValueError):
+    "An interval reading spans more than one time-of-use register"
+
+    def __init__(self, start, end):
+        super().__init__(start, end)
+        self.start, self.end = start, end
+
+
+def bucket_intervals(intervals, rules, default, holidays=()):
+    """Sum interval consumption per time-of-use register.
+
+    intervals: (local start, local end, quantity). An interval counts on
+    the register of its start; one whose hours fall on several registers
+    cannot be split honestly and raises TimeOfUseSpanError.
+    """
+    registers = {}
+    for start, end, quantity in intervals:
+        bucket = time_of_use_bucket(start, rules, default, holidays)
+        hour = (start.replace(minute=0, second=0, microsecond=0)
+            + dt.timedelta(hours=1))
+        while hour < end:
+            if time_of_use_bucket(hour, rules, default, holidays) != bucket:
+                raise TimeOfUseSpanError(start, end)
+            hour += dt.timedelta(hours=1)
+        registers[bucket] = registers.get(bucket, Decimal(0)) + quantity
+    return registers

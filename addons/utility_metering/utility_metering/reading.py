@@ -295,7 +295,11 @@ class MeterReading(Workflow, ModelSQL, ModelView):
     @classmethod
     def bill(cls, readings):
         "Lock readings used by a bill"
-        cls.write(readings, {'state': 'billed'})
+        # Where the database cannot enforce the one-reading-per-instant
+        # constraint, Tryton checks it with one nested clause per record,
+        # which overflows on a month of hourly reads: write in slices.
+        for sub in grouped_slice(readings, 20):
+            cls.write(list(sub), {'state': 'billed'})
 
     @classmethod
     def estimate(cls, meter, date_time):

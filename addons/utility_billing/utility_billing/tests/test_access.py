@@ -34,6 +34,10 @@ MATRIX = {
         ADMIN: ALL, BILLING: ALL, SERVICE: 'r', ACCOUNTANT: 'r'},
     'utility.rate.block': {
         ADMIN: ALL, BILLING: ALL, SERVICE: 'r', ACCOUNTANT: 'r'},
+    'utility.rate.tou.period': {
+        ADMIN: ALL, BILLING: ALL, SERVICE: 'r', ACCOUNTANT: 'r'},
+    'utility.rate.holiday': {
+        ADMIN: ALL, BILLING: ALL, SERVICE: 'r', ACCOUNTANT: 'r'},
     'utility.service.agreement': {
         ADMIN: ALL, BILLING: ALL, SERVICE: 'rwc', ACCOUNTANT: 'r'},
     # Bills are never deleted: a wrong bill is credited and rebilled.

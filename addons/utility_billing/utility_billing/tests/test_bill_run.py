@@ -10,6 +10,8 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction
 
+from utility_metering.reading_import import import_readings
+
 from .tools import (
     create_customer, create_cycle, create_payment_term, create_plan,
     create_products, read, setup_accounting)
@@ -132,6 +134,102 @@ class BillRunTestCase(unittest.TestCase):
         self.assertEqual(bill.invoice.invoice_address, billing_address)
         self.assertEqual(bill.invoice.lines_to_pay[0].maturity_date,
             dt.date(2024, 2, 15))
+
+    def tou_plan(self):
+        "Peak 16-21 on weekdays at 0.215, else off-peak at 0.075"
+        Plan = Pool().get('utility.rate.plan')
+        plan, = Plan.create([{
+                    'company': self.company.id,
+                    'code': 'TOU',
+                    'name': "Time of use",
+                    'service_type': self.plan.service_type.id,
+                    'tou_default_register': 'offpeak',
+                    'tou_periods': [('create', [{
+                                    'register': 'peak',
+                                    'weekdays': ['0', '1', '2', '3', '4'],
+                                    'start_hour': 16,
+                                    'end_hour': 21,
+                                    }])],
+                    'tou_holidays': [('create', [{
+                                    'date': dt.date(2024, 1, 1),
+                                    'name': "New Year's Day",
+                                    }])],
+                    'versions': [('create', [{
+                                    'name': '2024',
+                                    'start_date': dt.date(2024, 1, 1),
+                                    'components': [('create', [{
+                                                    'sequence': 1,
+                                                    'code': 'customer',
+                                                    'name': "Customer charge",
+                                                    'kind': 'fixed',
+                                                    'per': 'day',
+                                                    'price': Decimal('0.40'),
+                                                    'product':
+                                                    self.products['fixed'].id,
+                                                    }, {
+                                                    'sequence': 2,
+                                                    'code': 'peak',
+                                                    'name': "Energy, peak",
+                                                    'kind': 'variable',
+                                                    'register': 'peak',
+                                                    'price': Decimal('0.215'),
+                                                    'product':
+                                                    self.products['energy'].id,
+                                                    }, {
+                                                    'sequence': 3,
+                                                    'code': 'offpeak',
+                                                    'name': "Energy, off-peak",
+                                                    'kind': 'variable',
+                                                    'register': 'offpeak',
+                                                    'price': Decimal('0.075'),
+                                                    'product':
+                                                    self.products['energy'].id,
+                                                    }])],
+                                    }])],
+                    }])
+        self.assertTrue(plan.time_of_use)
+        return plan
+
+    @with_transaction()
+    @in_company
+    def test_time_of_use_from_hourly_readings(self):
+        "Hourly reads are priced per register; a monthly read is refused"
+        pool = Pool()
+        Run = pool.get('utility.bill.run')
+        Bill = pool.get('utility.bill')
+        self.setup()
+        plan = self.tou_plan()
+        hourly, _ = create_customer(self.company, 1, plan, self.cycle,
+            serial='HOURLY')
+        monthly, monthly_meter = create_customer(self.company, 2, plan,
+            self.cycle, serial='MONTHLY')
+        # One kWh every hour of January 2024, read on the hour.
+        rows = ['meter,date_time,value']
+        when = dt.datetime(2024, 1, 1)
+        value = 1000
+        while when <= dt.datetime(2024, 2, 1):
+            rows.append('HOURLY,%s,%s' % (when.isoformat(), value))
+            when += dt.timedelta(hours=1)
+            value += 1
+        result = import_readings(('\n'.join(rows) + '\n').encode(),
+            self.company)
+        self.assertEqual(result.errors, [])
+        read(monthly_meter, dt.datetime(2024, 1, 1), 1000)
+        read(monthly_meter, dt.datetime(2024, 2, 1), 1744)
+        run = self.new_run()
+        Run.preview([run])
+        Run.process([run])
+        run = Run(run.id)
+        lines = {l.agreement: l for l in run.lines}
+        self.assertEqual(lines[monthly].state, 'exception')
+        self.assertIn('interval', lines[monthly].reason)
+        self.assertIn(monthly.number, lines[monthly].reason)
+        bill, = Bill.search([('agreement', '=', hourly.id)])
+        # 23 weekdays less New Year's Day, 5 peak hours each: 110 kWh.
+        self.assertEqual(bill.consumption, Decimal(744))
+        self.assertEqual([(l.quantity, l.amount) for l in bill.invoice.lines],
+            [(31, Decimal('12.40')), (110, Decimal('23.65')),
+                (634, Decimal('47.55'))])
 
     @with_transaction()
     @in_company

@@ -4,8 +4,8 @@ import unittest
 from decimal import Decimal as D
 
 from utility_billing.tariff import (
-    Block, Component, Plan, TimeOfUseRule, Version, months, rate, split,
-    time_of_use_bucket)
+    Block, Component, Plan, TimeOfUseRule, TimeOfUseSpanError, Version,
+    bucket_intervals, months, rate, split, time_of_use_bucket)
 
 d = dt.date
 
@@ -191,6 +191,37 @@ class TariffTestCase(unittest.TestCase):
                 rules, 'offpeak'), 'offpeak')
         self.assertEqual(time_of_use_bucket(dt.datetime(2024, 7, 3, 21),
                 rules, 'offpeak'), 'offpeak')
+
+    def test_bucket_intervals(self):
+        "Hourly reads sum per register; holidays count off-peak"
+        rules = [TimeOfUseRule('peak', frozenset(range(5)), 16, 21),
+            TimeOfUseRule('shoulder', frozenset(range(5)), 7, 16)]
+        hour = dt.timedelta(hours=1)
+        day = dt.datetime(2024, 7, 3)  # a Wednesday
+        intervals = [(day + i * hour, day + (i + 1) * hour, D('1.5'))
+            for i in range(24)]
+        self.assertEqual(bucket_intervals(intervals, rules, 'offpeak'), {
+                'peak': D('7.5'), 'shoulder': D('13.5'),
+                'offpeak': D('15.0')})
+        self.assertEqual(bucket_intervals(intervals, rules, 'offpeak',
+                holidays={d(2024, 7, 3)}), {'offpeak': D('36.0')})
+        # 15-minute reads inside one hour, and a 6-hour night read that
+        # stays off-peak, are fine.
+        quarter = [(day + dt.timedelta(minutes=15 * i),
+                day + dt.timedelta(minutes=15 * (i + 1)), D('0.25'))
+            for i in range(68, 72)]
+        night = [(day, day + 6 * hour, D(3))]
+        self.assertEqual(bucket_intervals(quarter + night, rules, 'offpeak'),
+            {'peak': D('1.00'), 'offpeak': D(3)})
+
+    def test_bucket_intervals_refuses_a_read_over_two_registers(self):
+        "A daily read cannot be split into peak and off-peak"
+        rules = [TimeOfUseRule('peak', frozenset(range(5)), 16, 21)]
+        day = dt.datetime(2024, 7, 3)
+        with self.assertRaises(TimeOfUseSpanError) as cm:
+            bucket_intervals([(day, day + dt.timedelta(days=1), D(20))],
+                rules, 'offpeak')
+        self.assertEqual(cm.exception.start, day)
 
     def test_published_residential_tariff_to_the_cent(self):
         """A residential bill worked by hand:
