@@ -8,7 +8,8 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/pip install -q -r requirements.txt \
-    -e addons/utility_metering -e addons/utility_billing
+    -e addons/utility_metering -e addons/utility_billing \
+    -e addons/account_payment_paypal
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
     export DB_NAME=${DB_NAME:-test_utility}
@@ -29,4 +30,5 @@ echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
 ROOT="$PWD"
 cd /tmp
 "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
-    --pyargs utility_metering.tests utility_billing.tests "$@"
+    --pyargs utility_metering.tests utility_billing.tests \
+    account_payment_paypal.tests "$@"

@@ -1,0 +1,108 @@
+# This file is part of Tryton.  The COPYRIGHT file at the top level of
+# this repository contains the full copyright notices and license terms.
+import datetime as dt
+import functools
+from decimal import Decimal
+
+import trytond.tools.misc
+from trytond.modules.account.tests import create_chart, get_fiscalyear
+from trytond.modules.company.tests import create_company
+from trytond.modules.currency.tests import add_currency_rate, create_currency
+from trytond.pool import Pool
+
+# 8.0 looks entry points up on every import_module call (8.2 caches it)
+if not hasattr(trytond.tools.misc.import_module, 'cache_info'):
+    trytond.tools.misc.import_module = functools.cache(
+        trytond.tools.misc.import_module)
+
+
+def setup_paypal(server, currency='USD'):
+    "Create a company with a chart, a PayPal account and journal"
+    pool = Pool()
+    Account = pool.get('account.account')
+    FiscalYear = pool.get('account.fiscalyear')
+    PayPalAccount = pool.get('account.payment.paypal.account')
+    Journal = pool.get('account.payment.journal')
+    Party = pool.get('party.party')
+
+    currency = create_currency(currency)
+    add_currency_rate(currency, 1)
+    company = create_company(currency=currency)
+    create_chart(company)
+    fiscalyear = get_fiscalyear(company)
+    fiscalyear.save()
+    FiscalYear.create_period([fiscalyear])
+    receivable, = Account.search([
+            ('type.receivable', '=', True),
+            ('closed', '=', False),
+            ('company', '=', company.id),
+            ], limit=1)
+    revenue, = Account.search([
+            ('type.revenue', '=', True),
+            ('closed', '=', False),
+            ('company', '=', company.id),
+            ], limit=1)
+
+    paypal_account = PayPalAccount(
+        name="PayPal", company=company,
+        client_id=server.client_id, client_secret=server.client_secret,
+        environment='sandbox', base_url=server.url,
+        webhook_id=server.webhook_id)
+    paypal_account.save()
+    PayPalAccount.new_identifier([paypal_account])
+    journal = Journal(
+        name="PayPal", company=company, currency=company.currency,
+        process_method='paypal', paypal_account=paypal_account)
+    journal.save()
+    customer = Party(name="Customer")
+    customer.save()
+    return {
+        'company': company,
+        'account': paypal_account,
+        'journal': journal,
+        'customer': customer,
+        'receivable': receivable,
+        'revenue': revenue,
+        }
+
+
+def create_receivable_line(setup, amount):
+    "A posted receivable of the customer, as an invoice leaves it"
+    pool = Pool()
+    Journal = pool.get('account.journal')
+    Move = pool.get('account.move')
+    Period = pool.get('account.period')
+    journal, = Journal.search([('type', '=', 'revenue')], limit=1)
+    today = dt.date.today()
+    move = Move(
+        journal=journal, company=setup['company'], date=today,
+        period=Period.find(setup['company'], date=today))
+    move.lines = [{
+            'account': setup['receivable'],
+            'party': setup['customer'],
+            'debit': amount,
+            'credit': Decimal(0),
+            'maturity_date': dt.date.today(),
+            }, {
+            'account': setup['revenue'],
+            'debit': Decimal(0),
+            'credit': amount,
+            }]
+    move.save()
+    Move.post([move])
+    line, = [l for l in move.lines if l.account == setup['receivable']]
+    return line
+
+
+def create_payment(setup, amount, line=None, process=True):
+    pool = Pool()
+    Payment = pool.get('account.payment')
+    payment = Payment(
+        company=setup['company'], journal=setup['journal'],
+        kind='receivable', party=setup['customer'], amount=amount,
+        line=line, reference="INV-0042")
+    payment.save()
+    Payment.submit([payment])
+    if process:
+        Payment.process([payment])
+    return Payment(payment.id)
