@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q -r requirements.txt \
     -e addons/utility_metering -e addons/utility_billing \
-    -e addons/account_payment_paypal
+    -e addons/account_payment_paypal -e addons/utility_payment
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
     export DB_NAME=${DB_NAME:-test_utility}
@@ -31,4 +31,4 @@ ROOT="$PWD"
 cd /tmp
 "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
     --pyargs utility_metering.tests utility_billing.tests \
-    account_payment_paypal.tests "$@"
+    account_payment_paypal.tests utility_payment.tests "$@"

@@ -1,0 +1,18 @@
+from trytond.exceptions import UserError
+from trytond.model.exceptions import ValidationError
+
+
+class PaymentProviderError(UserError):
+    pass
+
+
+class BillPaymentError(UserError):
+    pass
+
+
+class AutopayValidationError(ValidationError):
+    pass
+
+
+class ProviderValidationError(ValidationError):
+    pass
