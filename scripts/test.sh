@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/pip install -q -r requirements.txt \
+# TEST_NO_INSTALL=1 skips pip (CI installs once, then runs both
+# databases side by side).
+[ "${TEST_NO_INSTALL:-0}" = 1 ] || .venv/bin/pip install -q -r requirements.txt \
     -e addons/utility_metering -e addons/utility_billing \
     -e addons/account_payment_paypal -e addons/utility_payment
 export DB_NAME=${DB_NAME:-}
