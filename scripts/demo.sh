@@ -39,7 +39,7 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 VAR="$ROOT/var"
 DB_NAME="${DEMO_DB:-demo}"
-DEMO_MODULES="${DEMO_MODULES:-utility_billing}"
+DEMO_MODULES="${DEMO_MODULES:-utility_portal}"
 DEMO_CUSTOMERS="${DEMO_CUSTOMERS:-20}"
 DEMO_DATA_MODULE="${DEMO_DATA_MODULE:-utility_billing.demo}"
 ADMIN_EMAIL="${DEMO_ADMIN_EMAIL:-admin@example.com}"
@@ -60,7 +60,8 @@ fi
 PY="$VENV/bin/python"
 
 if [ "${DEMO_SKIP_PIP:-0}" != 1 ]; then
-    for f in requirements.txt addons/utility_metering addons/utility_billing; do
+    for f in requirements.txt addons/utility_metering addons/utility_billing \
+            addons/utility_portal; do
         if [ ! -e "$f" ]; then
             echo "demo: $f is missing (set DEMO_SKIP_PIP=1 to skip pip)" >&2
             exit 1
@@ -77,19 +78,22 @@ if [ "${DEMO_SKIP_PIP:-0}" != 1 ]; then
                 addons/utility_metering/tryton.cfg \
                 addons/utility_metering/utility_metering/tryton.cfg \
                 addons/utility_billing/pyproject.toml \
-                addons/utility_billing/utility_billing/tryton.cfg; do
+                addons/utility_billing/utility_billing/tryton.cfg \
+                addons/utility_portal/pyproject.toml \
+                addons/utility_portal/utility_portal/tryton.cfg; do
             if [ -e "$f" ] && [ "$f" -nt "$VAR/.pip.stamp" ]; then
                 need_pip=1
             fi
         done
-        "$PY" -c 'import utility_metering, utility_billing' 2>/dev/null \
+        "$PY" -c 'import utility_metering, utility_billing, utility_portal' \
+            2>/dev/null \
             || need_pip=1
     fi
     if [ "$need_pip" = 1 ]; then
         say "installing Python requirements"
         "$PY" -m pip install --upgrade pip >/dev/null
         "$PY" -m pip install -r requirements.txt -e addons/utility_metering \
-            -e addons/utility_billing
+            -e addons/utility_billing -e addons/utility_portal
         touch "$VAR/.pip.stamp"
     else
         echo "demo: Python requirements up to date (DEMO_FORCE_PIP=1 to reinstall)"
@@ -226,6 +230,13 @@ sys.exit(0 if found else 1)' "$DEMO_DATA_MODULE" 2>/dev/null; then
 else
     echo "demo: $DEMO_DATA_MODULE not found, skipping demo data"
 fi
+# Portal logins for two demo customers (a landlord acts for two accounts).
+PORTAL_STAMP="$VAR/.demo-portal.$DB_NAME.stamp"
+if [[ " $DEMO_MODULES " == *" utility_portal "* ]] && [ ! -f "$PORTAL_STAMP" ]; then
+    say "portal demo users"
+    "$PY" -m utility_portal.demo --database "$DB_NAME" --config "$CONFIG"
+    touch "$PORTAL_STAMP"
+fi
 
 # --- 6. server ------------------------------------------------------------------
 if [ "${DEMO_NO_SERVE:-0}" = 1 ]; then
@@ -239,6 +250,9 @@ cat <<EOF
 
     Tryton web client:  http://$HOST:$PORT/   (database: $DB_NAME, http://$HOST:$PORT/#$DB_NAME)
     Login:              admin / $ADMIN_PASSWORD
+    Customer portal:    http://$HOST:$PORT/$DB_NAME/portal/
+                        customer@example.com or landlord@example.com,
+                        password portal-demo-2024
     Stop with Ctrl-C.
 
 EOF

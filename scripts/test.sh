@@ -11,7 +11,8 @@ fi
 # databases side by side).
 [ "${TEST_NO_INSTALL:-0}" = 1 ] || .venv/bin/pip install -q -r requirements.txt \
     -e addons/utility_metering -e addons/utility_billing \
-    -e addons/account_payment_paypal -e addons/utility_payment
+    -e addons/account_payment_paypal -e addons/utility_payment \
+    -e addons/utility_portal
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
     export DB_NAME=${DB_NAME:-test_utility}
@@ -33,4 +34,5 @@ ROOT="$PWD"
 cd /tmp
 "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
     --pyargs utility_metering.tests utility_billing.tests \
-    account_payment_paypal.tests utility_payment.tests "$@"
+    account_payment_paypal.tests utility_payment.tests utility_portal.tests \
+    "$@"

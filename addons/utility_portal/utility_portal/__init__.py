@@ -1,0 +1,2 @@
+# Registering the routes on trytond's WSGI app is an import side effect.
+from . import routes  # noqa: F401
