@@ -12,7 +12,8 @@ fi
 [ "${TEST_NO_INSTALL:-0}" = 1 ] || .venv/bin/pip install -q -r requirements.txt \
     -e addons/utility_metering -e addons/utility_billing \
     -e addons/account_payment_paypal -e addons/utility_payment \
-    -e addons/utility_portal
+    -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops
+ROOT="$PWD"
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
     export DB_NAME=${DB_NAME:-test_utility}
@@ -25,14 +26,33 @@ export TRYTOND_DATABASE_URI="$TRYTOND_DATABASE__URI"
 # activated modules from this cache instead of installing them again. The
 # cache lives for this run only, so it never hides a model change.
 if [ -z "${DB_CACHE:-}" ]; then
-    DB_CACHE="$(mktemp -d)"
-    trap 'rm -rf "$DB_CACHE"' EXIT
+    if [[ "$TRYTOND_DATABASE__URI" == postgresql* ]]; then
+        # On PostgreSQL the cache is template databases ("test-<hash>"):
+        # CREATE DATABASE ... TEMPLATE copies one much faster than
+        # pg_restore. Templates of an earlier run may hold old models.
+        DB_CACHE="${TRYTOND_DATABASE__URI%/}"
+        drop_templates() {
+            "$ROOT/.venv/bin/python" - "$DB_CACHE" <<'PYEOF'
+import sys
+import psycopg
+with psycopg.connect(sys.argv[1] + '/postgres', autocommit=True) as conn:
+    names = [n for n, in conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'test-%'")]
+    for name in names:
+        conn.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+PYEOF
+        }
+        drop_templates
+        trap drop_templates EXIT
+    else
+        DB_CACHE="$(mktemp -d)"
+        trap 'rm -rf "$DB_CACHE"' EXIT
+    fi
 fi
 export DB_CACHE
 echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
-ROOT="$PWD"
 cd /tmp
 "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
     --pyargs utility_metering.tests utility_billing.tests \
     account_payment_paypal.tests utility_payment.tests utility_portal.tests \
-    "$@"
+    utility_reporting.tests utility_ops.tests "$@"
