@@ -7,6 +7,7 @@ from trytond.transaction import Transaction
 from trytond.pyson import Eval
 
 from .exceptions import BillError
+from .invoice_bulk import post_new_customer_invoices
 
 
 class Bill(ModelSQL, ModelView):
@@ -106,12 +107,12 @@ class Bill(ModelSQL, ModelView):
                 run.invoice_date if run else Pool().get('ir.date').today(),
                 start, end, priced)
             for agreement, start, end, usage, priced, run in items]
-        Invoice.save(invoices)
         # Staff confirmed a back-dated run once (BillRun.process), so the
         # per-invoice warning about due dates in the past is not asked again.
         with Transaction().set_context(
                 _skip_warnings=any(i[-1] for i in items)):
-            Invoice.post(invoices)
+            # Invoice.save + Invoice.post, in bulk SQL where it can
+            post_new_customer_invoices(invoices)
         bills = []
         for (agreement, start, end, usage, priced, run), invoice in zip(
                 items, invoices):

@@ -301,15 +301,18 @@ class BillRunLine(ModelSQL, ModelView):
             ]
 
     @classmethod
-    def _quote(cls, lines):
+    def _quote(cls, lines, consumptions=None):
         """Price lines; return {line: (consumption, priced bill)} and
-        {line: exception reason}"""
+        {line: exception reason}
+
+        consumptions: those of the lines when already read."""
         pool = Pool()
         Meter = pool.get('utility.meter')
         quotes, exceptions = {}, {}
-        consumptions = Meter.consumptions([
-                (l.agreement.service_point, l.period_start, l.period_end)
-                for l in lines])
+        if consumptions is None:
+            consumptions = Meter.consumptions([
+                    (l.agreement.service_point, l.period_start,
+                        l.period_end) for l in lines])
         for line, usage in zip(lines, consumptions):
             agreement = line.agreement
             reason = None
@@ -352,6 +355,8 @@ class BillRunLine(ModelSQL, ModelView):
 
         Utilities bill on time: a meter without a reading after the period
         gets one estimated from its own use, trued up by the next read.
+        Return the consumptions of lines when nothing was estimated (they
+        are still right), else None.
         """
         pool = Pool()
         Meter = pool.get('utility.meter')
@@ -359,6 +364,7 @@ class BillRunLine(ModelSQL, ModelView):
         consumptions = Meter.consumptions([
                 (l.agreement.service_point, l.period_start, l.period_end)
                 for l in lines])
+        estimated = False
         for line, usage in zip(lines, consumptions):
             if usage.complete:
                 continue
@@ -380,6 +386,8 @@ class BillRunLine(ModelSQL, ModelView):
             except UserError:
                 # No history to estimate from: the line stays an exception.
                 continue
+            estimated = True
+        return None if estimated else consumptions
 
     @classmethod
     def price(cls, lines):
@@ -412,6 +420,11 @@ class BillRunLine(ModelSQL, ModelView):
         Bill = pool.get('utility.bill')
         Run = pool.get('utility.bill.run')
         lines = cls.browse(lines)
+        # Tryton takes a lock by restarting the transaction with it. Posting
+        # numbers invoices from strict sequences and may open a journal
+        # period: ask for those locks first, so restarts cost no pricing.
+        pool.get('ir.sequence.strict').lock()
+        pool.get('account.journal.period').lock()
         # A concurrent run waits here, then sees what this one billed.
         Agreement.lock([l.agreement for l in lines])
         lines = cls.browse([l.id for l in lines])
@@ -429,8 +442,9 @@ class BillRunLine(ModelSQL, ModelView):
                     'state': 'exception',
                     'reason': gettext('utility_billing.msg_bill_already_billed'),
                     })
-        cls.estimate_missing(todo)
-        quotes, exceptions = cls._quote(todo)
+        # Read once for both when no reading was estimated
+        consumptions = cls.estimate_missing(todo)
+        quotes, exceptions = cls._quote(todo, consumptions)
         for line, reason in exceptions.items():
             cls.write([line], {'state': 'exception', 'reason': reason})
         billable = [l for l in todo if l in quotes]

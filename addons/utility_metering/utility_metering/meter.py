@@ -194,12 +194,17 @@ class Meter(ModelSQL, ModelView):
                 continue
             quantity = meter_math.prorate(points, lo, hi)
             result.quantity += quantity
-            selected = [r for r, (p, _) in zip(used, points)
+            inside = [(r, p) for r, (p, _) in zip(used, points)
                 if lo <= p <= hi]
-            # the readings bracketing the period are used too
-            before = [r for r, (p, _) in zip(used, points) if p < lo]
-            after = [r for r, (p, _) in zip(used, points) if p > hi]
-            selected = before[-1:] + selected + after[:1]
+            selected = [r for r, _ in inside]
+            # The readings bracketing the period are used too, unless a
+            # reading falls exactly on its start or end.
+            if not inside or inside[0][1] > lo:
+                selected = [r for r, (p, _) in zip(used, points)
+                    if p < lo][-1:] + selected
+            if not inside or inside[-1][1] < hi:
+                selected += [r for r, (p, _) in zip(used, points)
+                    if p > hi][:1]
             result.readings.extend(selected)
             if any(r.kind == 'estimated' for r in selected):
                 result.estimated = True

@@ -115,6 +115,27 @@ class UtilityMeteringTestCase(CompanyTestMixin, ModuleTestCase):
                 Reading.delete([reading])
 
     @with_transaction()
+    def test_consumption_readings_on_period_edges(self):
+        "Reads on a period's midnights bracket it alone"
+        company = create_company()
+        with set_company(company):
+            point, meter = setup_meter(company)
+            earlier = read(meter, dt.datetime(2023, 12, 1), 100)
+            start = read(meter, dt.datetime(2024, 1, 1), 400)
+            end = read(meter, dt.datetime(2024, 2, 1), 700)
+            later = read(meter, dt.datetime(2024, 2, 15), 850)
+            usage = point.get_consumption(dt.date(2024, 1, 1),
+                dt.date(2024, 1, 31))
+            self.assertEqual(usage.quantity, Decimal(300))
+            self.assertEqual(usage.readings, [start, end])
+            usage = point.get_consumption(dt.date(2024, 1, 10),
+                dt.date(2024, 1, 31))
+            self.assertEqual(usage.readings, [start, end])
+            usage = point.get_consumption(dt.date(2023, 12, 15),
+                dt.date(2024, 2, 5))
+            self.assertEqual(usage.readings, [earlier, start, end, later])
+
+    @with_transaction()
     def test_estimate_and_true_up(self):
         "An estimated read is superseded by the next actual read"
         Reading = Pool().get('utility.meter.reading')
