@@ -12,7 +12,8 @@ fi
 [ "${TEST_NO_INSTALL:-0}" = 1 ] || .venv/bin/pip install -q -r requirements.txt \
     -e addons/utility_metering -e addons/utility_billing \
     -e addons/account_payment_paypal -e addons/utility_payment \
-    -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops
+    -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops \
+    -e addons/utility_care
 ROOT="$PWD"
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
@@ -55,4 +56,4 @@ cd /tmp
 "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
     --pyargs utility_metering.tests utility_billing.tests \
     account_payment_paypal.tests utility_payment.tests utility_portal.tests \
-    utility_reporting.tests utility_ops.tests "$@"
+    utility_reporting.tests utility_ops.tests utility_care.tests "$@"
