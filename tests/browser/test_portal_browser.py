@@ -69,7 +69,8 @@ def login(page, email=CUSTOMER, password=PASSWORD):
 
 PUBLIC = ['/login', '/signup', '/forgot-password']
 PRIVATE = ['/dashboard', '/bills', '/reading', '/usage', '/requests',
-    '/requests/new', '/profile', '/password']
+    '/requests/new', '/profile', '/password', '/payments',
+    '/payments/history']
 
 
 @pytest.mark.parametrize('width', WIDTHS)

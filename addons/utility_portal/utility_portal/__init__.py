@@ -1,2 +1,2 @@
 # Registering the routes on trytond's WSGI app is an import side effect.
-from . import routes  # noqa: F401
+from . import payments, routes  # noqa: F401

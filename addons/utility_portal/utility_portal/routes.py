@@ -420,6 +420,11 @@ def dashboard(portal):
                 ('state', '!=', 'closed'),
                 ], limit=5)
         values['currency'] = agreement.company.currency
+        from .payments import provider_of
+        values['can_pay'] = bool(values['balance'] > 0
+            and provider_of(portal, agreement.company)
+            and any(b.invoice and b.invoice.state == 'posted'
+                for b in bills))
     return portal.render('dashboard.html', title=_('msg_dashboard'),
         **values)
 
@@ -434,12 +439,14 @@ def bills(portal):
 @page('/bills/<int:bill_id>')
 def bill(portal, bill_id):
     BillReport = portal.pool.get('utility.bill.report', type='report')
+    from .payments import pay_state, provider_of
     bill = get_bill(portal, bill_id)
     invoice = bill.invoice
+    state, to_pay = pay_state(bill, provider_of(portal, bill.company))
     return portal.render('bill.html', title=_('msg_bill_title',
             start=portal.date(bill.period_start),
             end=portal.date(bill.period_end)),
-        bill=bill, invoice=invoice,
+        bill=bill, invoice=invoice, pay_state=state, to_pay=to_pay,
         due_date=BillReport.due_date(invoice),
         reference=BillReport.payment_reference(bill))
 

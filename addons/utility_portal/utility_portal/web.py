@@ -44,6 +44,11 @@ NOTICES = {
     'account_linked': 'msg_notice_account_linked',
     'request_opened': 'msg_notice_request_opened',
     'message_sent': 'msg_notice_message_sent',
+    'payment_not_possible': 'msg_notice_payment_not_possible',
+    'nothing_to_pay': 'msg_notice_nothing_to_pay',
+    'autopay_on': 'msg_notice_autopay_on',
+    'autopay_off': 'msg_notice_autopay_off',
+    'autopay_needs_method': 'msg_notice_autopay_needs_method',
     }
 
 
