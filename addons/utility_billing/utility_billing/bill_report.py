@@ -298,6 +298,7 @@ class BillReport(Report):
         v['in_credit'] = summary['amount_due'] < 0
         v['due_date'] = date(cls.due_date(invoice))
         v['payment_reference'] = cls.payment_reference(bill)
+        v['bank_account'] = cls.bank_account(bill)
         v['payment_method'] = cls._selection_string(
             agreement, 'payment_method')
         v['direct_debit'] = agreement.payment_method == 'direct_debit'
@@ -501,6 +502,11 @@ class BillReport(Report):
         dates = [l.maturity_date for l in invoice.lines_to_pay
             if l.maturity_date]
         return min(dates) if dates else invoice.invoice_date
+
+    @classmethod
+    def bank_account(cls, bill):
+        "The provider's account number a bank transfer pays to, if known"
+        return None
 
     @staticmethod
     def payment_reference(bill):
