@@ -108,14 +108,30 @@ def main():
         return len(values), sum(v['bills'] for v in values)
 
     def aging():
+        # As the client opens the list: the count and the first page
+        # (Tryton's list views load 1,000 rows at a time).
         Aging = Pool().get('utility.reporting.aging')
         with Transaction().set_context(date=as_of):
-            rows = Aging.search([])
+            count = Aging.search_count([])
+            rows = Aging.search([], limit=1000)
             values = Aging.read([r.id for r in rows], [
                     'party', 'current', 'days_1_30', 'days_31_60',
                     'days_61_90', 'days_91_120', 'days_over_120',
                     'overdue', 'balance'])
-        return len(values), sum(v['balance'] for v in values)
+        return count, sum(v['balance'] for v in values)
+
+    def aging_export():
+        # Every row to Excel, streamed by the module's export.
+        pool = Pool()
+        Aging = pool.get('utility.reporting.aging')
+        Export = pool.get('utility.reporting.export.xlsx', type='report')
+        with Transaction().set_context(date=as_of):
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*Aging.search([], query=True))
+            ids = [i for i, in cursor]
+            _, content, _, _ = Export.execute(ids, {
+                    'model': 'utility.reporting.aging'})
+        return len(ids), len(content)
 
     if args.explain:
         def explain():
@@ -134,7 +150,14 @@ def main():
         run_in_transaction(db, explain, context)
 
     print(f"backend: postgresql, database {db}")
-    for name, func in [('billing report', billing), ('aging report', aging)]:
+    units = {
+        'billing report': 'bills',
+        'aging report (count, first page)': 'balance of the page',
+        'aging export to XLSX (all rows)': 'bytes',
+        }
+    for name, func in [('billing report', billing),
+            ('aging report (count, first page)', aging),
+            ('aging export to XLSX (all rows)', aging_export)]:
         times = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
@@ -142,7 +165,7 @@ def main():
             times.append(time.perf_counter() - t0)
         print(f"{name}: {min(times):.2f}s (best of {len(times)}; "
             f"runs {', '.join('%.2f' % t for t in times)}) -> "
-            f"{result[0]:,} rows, {result[1]:,} {'bills' if name.startswith('billing') else 'balance'}"
+            f"{result[0]:,} rows, {result[1]:,} {units[name]}"
             f" (target < 5 s)")
 
 

@@ -1,21 +1,25 @@
-"""CSV and Excel exports of the reports' lists.
+"""CSV, Excel and PDF exports of the reports' lists.
 
 One report action per format and report model, on the list's print menu.
 The rows are streamed: the view's query runs once and its rows are
 fetched in batches (a server-side cursor on PostgreSQL), written as they
 come to a temporary file (xlsxwriter in constant_memory mode, which
-flushes each row), so only a batch is held in memory.
+flushes each row), so only a batch is held in memory. The PDF is an HTML
+table WeasyPrint lays out (as utility_billing's bill does); WeasyPrint
+needs the whole document, so the HTML text (not the records) is held.
 """
 import csv
 import datetime as dt
 import io
 import tempfile
 from decimal import Decimal
+from xml.sax.saxutils import escape
 
 import xlsxwriter
 from sql import Literal
 
 from trytond import backend
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool
@@ -25,11 +29,14 @@ from trytond.transaction import Transaction
 from .reporting import company_currency
 
 BATCH = 1000
+BROWSE = 100
 # Character widths of the columns per kind.
 WIDTHS = {
     'char': 30, 'many2one': 30, 'date': 12, 'integer': 10, 'money': 16,
-    'percent': 10,
+    'percent': 10, 'quantity': 16, 'boolean': 10,
     }
+# Metered quantities keep the readings' 4 decimals.
+QUANTITY_FORMAT = '#,##0.0000'
 
 
 def _money_format(currency):
@@ -64,7 +71,8 @@ class _Export(Report):
         cls.check_access(action, model, ids)
         Model = pool.get(model)
         header, kinds, rows = cls.rows(Model, ids)
-        content = cls.write(header, kinds, rows)
+        content = cls.write(header, kinds, rows,
+            title=Model.__names__()['model'])
         return (cls.extension, content, False,
             action.name or Model.__names__()['model'])
 
@@ -123,9 +131,15 @@ class _Export(Report):
                 for name, kind in zip(names, kinds):
                     if kind == 'many2one':
                         Target = pool.get(Model._fields[name].model_name)
-                        targets = Target.browse(list({r[name]
-                                    for r in records if r[name] is not None}))
-                        names_[name] = {t.id: t.rec_name for t in targets}
+                        target_ids = list({r[name]
+                                for r in records if r[name] is not None})
+                        names_[name] = {}
+                        # Small browse lists: an instance's set-up checks
+                        # the whole list it was browsed with.
+                        for i in range(0, len(target_ids), BROWSE):
+                            names_[name].update((t.id, t.rec_name)
+                                for t in Target.browse(
+                                    target_ids[i:i + BROWSE]))
                 for record in records:
                     values = []
                     for name, kind in zip(names, kinds):
@@ -157,7 +171,7 @@ class XlsxExport(_Export):
     extension = 'xlsx'
 
     @classmethod
-    def write(cls, header, kinds, rows):
+    def write(cls, header, kinds, rows, title=None):
         currency = company_currency()
         with tempfile.NamedTemporaryFile(suffix='.xlsx') as file:
             workbook = xlsxwriter.Workbook(file.name, {
@@ -174,6 +188,8 @@ class XlsxExport(_Export):
                 'money': workbook.add_format({
                         'num_format': _money_format(currency)}),
                 'percent': workbook.add_format({'num_format': '0.00%'}),
+                'quantity': workbook.add_format({
+                        'num_format': QUANTITY_FORMAT}),
                 }
             for col, kind in enumerate(kinds):
                 sheet.set_column(col, col, max(WIDTHS.get(kind, 15),
@@ -186,6 +202,8 @@ class XlsxExport(_Export):
                 for col, (kind, value) in enumerate(zip(kinds, values)):
                     if value is None:
                         sheet.write_blank(n, col, None, formats.get(kind))
+                    elif kind == 'boolean':
+                        sheet.write_boolean(n, col, bool(value))
                     elif kind == 'date':
                         sheet.write_datetime(n, col,
                             dt.datetime.combine(value, dt.time()),
@@ -209,7 +227,7 @@ class CsvExport(_Export):
     extension = 'csv'
 
     @classmethod
-    def write(cls, header, kinds, rows):
+    def write(cls, header, kinds, rows, title=None):
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as file:
             text = io.TextIOWrapper(file, encoding='utf-8', newline='')
             writer = csv.writer(text)
@@ -232,4 +250,86 @@ class CsvExport(_Export):
         if kind == 'percent':
             # Plain decimal ratios that any tool reads as numbers.
             return '%.4f' % value
+        if kind == 'boolean':
+            return 'true' if value else 'false'
+        return str(value)
+
+
+PDF_STYLE = """
+@page { size: A4 landscape; margin: 12mm;
+    @bottom-right { content: counter(page) " / " counter(pages);
+        font-size: 7pt; } }
+body { font-family: sans-serif; font-size: 7.5pt; }
+h1 { font-size: 11pt; margin: 0 0 2mm 0; }
+p { margin: 0 0 3mm 0; color: #444; }
+table { border-collapse: collapse; width: 100%; }
+th { background: #ddd; text-align: left; }
+th, td { border-bottom: 0.3pt solid #999; padding: 1mm 1.5mm; }
+td.number { text-align: right; white-space: nowrap; }
+"""
+# Kinds written right aligned.
+NUMBERS = {'integer', 'money', 'percent', 'quantity'}
+
+
+class PdfExport(_Export):
+    "Report Export to PDF"
+    __name__ = 'utility.reporting.export.pdf'
+    extension = 'pdf'
+
+    @classmethod
+    def write(cls, header, kinds, rows, title=None):
+        try:
+            import weasyprint
+        except ImportError as exc:
+            raise UserError(gettext(
+                    'utility_reporting.msg_export_weasyprint')) from exc
+        pool = Pool()
+        Company = pool.get('company.company')
+        currency = company_currency()
+        digits = currency.digits if currency else 2
+        context = Transaction().context
+        company_id = context.get('company')
+        company = (Company(company_id).rec_name
+            if company_id is not None and company_id >= 0 else '')
+        filters = []
+        for key in ['from_date', 'to_date', 'date']:
+            if context.get(key):
+                filters.append(str(context[key]))
+        parts = ['<!DOCTYPE html><html><head><meta charset="utf-8"/>'
+            '<style>%s</style></head><body>' % PDF_STYLE,
+            '<h1>%s</h1>' % escape(title or ''),
+            '<p>%s</p>' % escape(' · '.join(
+                    [company] + [' – '.join(filters)] if filters
+                    else [company])),
+            '<table><thead><tr>',
+            ''.join('<th>%s</th>' % escape(h) for h in header),
+            '</tr></thead><tbody>']
+        for values in rows:
+            parts.append('<tr>')
+            for kind, value in zip(kinds, values):
+                parts.append('<td%s>%s</td>' % (
+                        ' class="number"' if kind in NUMBERS else '',
+                        escape(cls._pdf_value(kind, value, digits))))
+            parts.append('</tr>')
+        parts.append('</tbody></table></body></html>')
+        # Nothing is fetched: the document has no external resource.
+        fetcher = weasyprint.URLFetcher(allowed_protocols={'data'})
+        return weasyprint.HTML(string=''.join(parts),
+            url_fetcher=fetcher).write_pdf()
+
+    @staticmethod
+    def _pdf_value(kind, value, digits):
+        if value is None:
+            return ''
+        if kind == 'date':
+            return value.isoformat()
+        if kind == 'money':
+            return '{:,.{}f}'.format(value, digits)
+        if kind == 'quantity':
+            return '{:,.4f}'.format(value)
+        if kind == 'percent':
+            return '{:.2f} %'.format(value * 100)
+        if kind == 'boolean':
+            return gettext('utility_reporting.msg_export_yes'
+                if value else 'utility_reporting.msg_export_no')
         return str(value)
