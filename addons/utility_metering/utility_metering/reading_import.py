@@ -91,7 +91,7 @@ def import_readings(data, company, source='import', batch_size=None):
         serial = (row.get('meter') or '').strip()
         try:
             when = _parse_time(row.get('date_time') or '', tzinfo, times)
-        except ValueError:
+        except (ValueError, OverflowError):  # e.g. year 9999 at UTC-5
             result.errors.append((line, gettext(
                         'utility_metering.msg_import_bad_date',
                         value=row.get('date_time'))))
