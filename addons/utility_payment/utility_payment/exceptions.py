@@ -16,7 +16,3 @@ class AutopayValidationError(ValidationError):
 
 class ProviderValidationError(ValidationError):
     pass
-
-
-class SecretsKeyError(UserError):
-    "The key that encrypts gateway secrets is missing or wrong"

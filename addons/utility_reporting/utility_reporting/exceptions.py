@@ -1,5 +1,0 @@
-from trytond.exceptions import UserError
-
-
-class RateImpactError(UserError):
-    pass
