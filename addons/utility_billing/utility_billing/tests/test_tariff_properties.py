@@ -23,7 +23,9 @@ dates = st.dates(min_value=dt.date(2023, 1, 1), max_value=dt.date(2026, 12, 31))
 prices = st.decimals(min_value=D('0'), max_value=D('5'), places=4)
 quantities = st.decimals(min_value=D('0'), max_value=D('100000'), places=4)
 month_days = st.tuples(st.integers(1, 12), st.integers(1, 28))
-PROFILE = settings(max_examples=150, deadline=None,
+# Derandomized: CI runs the same examples each time (a failure there is
+# reproducible); run with a --hypothesis-seed to explore further.
+PROFILE = settings(max_examples=150, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -65,6 +65,7 @@ class ReadingImportFuzzTestCase(unittest.TestCase):
         Reading = Pool().get('utility.meter.reading')
 
         @settings(max_examples=30, deadline=None, database=None,
+            derandomize=True,
             suppress_health_check=[HealthCheck.too_slow])
         @given(files())
         def check(generated):
