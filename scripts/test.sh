@@ -13,7 +13,8 @@ fi
     -e addons/utility_metering -e addons/utility_billing \
     -e addons/account_payment_paypal -e addons/utility_payment \
     -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops \
-    -e addons/utility_care -e addons/utility_statement
+    -e addons/utility_care -e addons/utility_statement \
+    -e addons/utility_integration
 ROOT="$PWD"
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
@@ -57,4 +58,4 @@ cd /tmp
     --pyargs utility_metering.tests utility_billing.tests \
     account_payment_paypal.tests utility_payment.tests utility_portal.tests \
     utility_reporting.tests utility_ops.tests utility_care.tests \
-    utility_statement.tests "$@"
+    utility_statement.tests utility_integration.tests "$@"

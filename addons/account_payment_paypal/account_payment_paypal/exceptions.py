@@ -14,3 +14,7 @@ class PayPalUnavailableError(UserError):
 
 class PayPalAccountValidationError(ValidationError):
     pass
+
+
+class SecretsKeyError(UserError):
+    "The key that encrypts gateway secrets is missing or wrong"

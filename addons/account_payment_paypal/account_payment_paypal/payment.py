@@ -29,6 +29,7 @@ from trytond.transaction import Transaction, TransactionError
 from trytond.url import http_host
 
 from . import paypal
+from .secret import EncryptedSecretsMixin
 from .exceptions import (
     PayPalAccountValidationError, PayPalError, PayPalUnavailableError)
 
@@ -858,8 +859,10 @@ class Refund(Workflow, ModelSQL, ModelView):
             cls.fail([self])
 
 
-class Account(ModelSQL, ModelView):
+class Account(EncryptedSecretsMixin, ModelSQL, ModelView):
     __name__ = 'account.payment.paypal.account'
+    # Encrypted at rest, masked to clients (issue 8)
+    _secret_fields = ('client_secret', 'webhook_id')
 
     name = fields.Char("Name", required=True)
     company = fields.Many2One('company.company', "Company", required=True)

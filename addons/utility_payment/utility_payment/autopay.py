@@ -11,6 +11,7 @@ sent to Stripe; the account.payment is only its vehicle. So:
 - the database refuses a second open or succeeded attempt for a bill.
 """
 import datetime as dt
+import logging
 import uuid
 
 from sql.operators import Equal
@@ -19,6 +20,10 @@ from trytond.i18n import gettext
 from trytond.model import Exclude, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
+
+from .bill import GATEWAY_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 # Attempts that may still take the customer's money.
 LIVE_STATES = ['pending', 'processing', 'succeeded']
@@ -227,17 +232,28 @@ class Attempt(ModelSQL, ModelView):
                 transaction.commit()
                 return
             line = lines[0]
-            payment = bill.get_stripe_payment(line, attempt.amount, provider,
-                origin=attempt,
-                reference=attempt.reference,
-                stripe_customer=attempt.agreement.autopay_customer,
-                stripe_customer_payment_method=attempt.payment_method,
-                stripe_idempotency_key=attempt.idempotency_key)
-            payment.save()
-            attempt.payment = payment
-            attempt.state = 'processing'
-            attempt.save()
-            Bill.process_payments([payment])
+            try:
+                # Validating the saved method asks Stripe for it: ask
+                # before anything is recorded.
+                customer = attempt.agreement.autopay_customer
+                if customer:
+                    customer.payment_methods()
+                payment = bill.get_stripe_payment(line, attempt.amount,
+                    provider,
+                    origin=attempt,
+                    reference=attempt.reference,
+                    stripe_customer=attempt.agreement.autopay_customer,
+                    stripe_customer_payment_method=attempt.payment_method,
+                    stripe_idempotency_key=attempt.idempotency_key)
+                # Validating the saved method asks Stripe for it.
+                payment.save()
+                attempt.payment = payment
+                attempt.state = 'processing'
+                attempt.save()
+                Bill.process_payments([payment])
+            except GATEWAY_UNAVAILABLE as exception:
+                cls._gateway_unavailable(attempt, exception)
+                return
             # Commit before calling Stripe: a crash after the charge leaves
             # a payment that the next run charges again with the same key.
             transaction.commit()
@@ -248,15 +264,39 @@ class Attempt(ModelSQL, ModelView):
         if (payment.state == 'processing'
                 and payment.stripe_payment_intent_id):
             # Learn the outcome now instead of waiting for the webhook.
-            intent = payment.stripe_payment_intent
-            error = getattr(intent, 'last_payment_error', None)
-            if error and not payment.stripe_error_code:
-                payment.stripe_error_code = getattr(error, 'code', None)
-                payment.stripe_error_message = getattr(
-                    error, 'message', None)
-                payment.save()
-            Payment.stripe_pull([payment])
+            try:
+                intent = payment.stripe_payment_intent
+                error = getattr(intent, 'last_payment_error', None)
+                if error and not payment.stripe_error_code:
+                    payment.stripe_error_code = getattr(error, 'code', None)
+                    payment.stripe_error_message = getattr(
+                        error, 'message', None)
+                    payment.save()
+                Payment.stripe_pull([payment])
+            except GATEWAY_UNAVAILABLE as exception:
+                # The charge is committed: the next run or a webhook
+                # learns its outcome.
+                transaction.rollback()
+                logger.warning("Autopay attempt %s: outcome not read: %s",
+                    attempt.id, exception)
+                return
             transaction.commit()
+
+    @classmethod
+    def _gateway_unavailable(cls, attempt, exception):
+        """Undo the payment of attempt and keep it pending with the error.
+
+        Stripe could not be asked: nothing but the attempt is recorded and
+        the next run tries again with the same idempotency key.
+        """
+        transaction = Transaction()
+        transaction.rollback()
+        attempt = cls(attempt.id)
+        attempt.error_message = str(exception)
+        attempt.save()
+        transaction.commit()
+        logger.warning("Autopay attempt %s: Stripe unavailable: %s",
+            attempt.id, exception)
 
     @classmethod
     def _attempts_of(cls, payments):
@@ -275,6 +315,17 @@ class Attempt(ModelSQL, ModelView):
             attempt.next_retry_date = None
         cls.save(attempts)
         Notification.notify([(a, 'autopay_succeeded') for a in attempts])
+
+    @classmethod
+    def payments_unknown(cls, payments):
+        "Keep the attempts open, with the error, for a retry with their key"
+        attempts = cls._attempts_of(payments)
+        by_payment = {p.id: p for p in payments}
+        for attempt in attempts:
+            attempt.state = 'processing'
+            attempt.error_message = by_payment[
+                attempt.payment.id].stripe_error_message
+        cls.save(attempts)
 
     @classmethod
     def payments_failed(cls, payments):

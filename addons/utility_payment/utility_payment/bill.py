@@ -1,5 +1,7 @@
 from decimal import Decimal
 
+import stripe
+
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
@@ -11,6 +13,10 @@ from .exceptions import BillPaymentError
 
 # Payments that still hold (or may still hold) the customer's money.
 OPEN_PAYMENT_STATES = {'draft', 'submitted', 'approved', 'processing'}
+# Stripe errors after which the same call may succeed later: no answer,
+# too many requests or Stripe's own failure (5xx).
+GATEWAY_UNAVAILABLE = (
+    stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
 
 
 class Bill(metaclass=PoolMeta):
@@ -96,6 +102,22 @@ class Bill(metaclass=PoolMeta):
 
     @classmethod
     def stripe_payments(cls, bills):
+        """The processing Stripe payments paying bills, see _stripe_payments.
+
+        When Stripe is unavailable it is a user error and the transaction
+        rolls back: no payment is left half-made and the bill stays open
+        for the customer to try again.
+        """
+        try:
+            return cls._stripe_payments(bills)
+        except GATEWAY_UNAVAILABLE as exception:
+            raise BillPaymentError(gettext(
+                    'utility_payment.msg_bill_gateway_unavailable',
+                    bill=', '.join(b.rec_name for b in bills))
+                ) from exception
+
+    @classmethod
+    def _stripe_payments(cls, bills):
         """The processing Stripe payments paying bills, one per open line.
 
         An open checkout payment of a line is reused: paying a bill twice
@@ -178,7 +200,15 @@ class Bill(metaclass=PoolMeta):
         for payment in cls.stripe_payments([bill]):
             # A new checkout id per page: an old link stops working.
             Payment.stripe_checkout([payment])
-            intent = payment.stripe_payment_intent
+            try:
+                intent = payment.stripe_payment_intent
+            except GATEWAY_UNAVAILABLE:
+                intent = None
+            if intent is None:
+                # Stripe.js cannot pay without the intent's client secret.
+                raise BillPaymentError(gettext(
+                        'utility_payment.msg_bill_gateway_unavailable',
+                        bill=bill.rec_name))
             result.append({
                     'payment': payment.id,
                     'number': payment.number,

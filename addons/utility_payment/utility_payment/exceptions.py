@@ -16,3 +16,7 @@ class AutopayValidationError(ValidationError):
 
 class ProviderValidationError(ValidationError):
     pass
+
+
+class SecretsKeyError(UserError):
+    "The key that encrypts gateway secrets is missing or wrong"

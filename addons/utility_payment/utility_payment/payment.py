@@ -1,6 +1,12 @@
+import logging
+
 from trytond.model import ModelSQL, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.transaction import Transaction
+
+from .secret import EncryptedSecretsMixin
+
+logger = logging.getLogger(__name__)
 
 
 class Payment(metaclass=PoolMeta):
@@ -37,16 +43,44 @@ class Payment(metaclass=PoolMeta):
         super().succeed(payments)
         Attempt.payments_succeeded(payments)
 
+    @property
+    def stripe_outcome_unknown(self):
+        """Whether Stripe's answer to the autopay charge is unknown.
+
+        account_payment_stripe fails a payment on any Stripe error other
+        than a connection or rate limit one, also on a 5xx: then Stripe may
+        have charged. Without a PaymentIntent, a charge or an error code
+        (declines carry them), the payment stays processing and the next
+        autopay run charges it again with the same idempotency key.
+        """
+        pool = Pool()
+        Attempt = pool.get('utility.payment.autopay.attempt')
+        return (self.state == 'processing'
+            and self.journal.process_method == 'stripe'
+            and isinstance(self.origin, Attempt)
+            and self.stripe_idempotency_key
+            and not self.stripe_payment_intent_id
+            and not self.stripe_charge_id
+            and not self.stripe_error_code)
+
     @classmethod
     def fail(cls, payments):
         pool = Pool()
         Attempt = pool.get('utility.payment.autopay.attempt')
+        unknown = [p for p in payments if p.stripe_outcome_unknown]
+        if unknown:
+            logger.warning("Stripe outcome unknown, kept processing: %s",
+                ', '.join(str(p.id) for p in unknown))
+            Attempt.payments_unknown(unknown)
+            payments = [p for p in payments if p not in unknown]
         super().fail(payments)
         Attempt.payments_failed(payments)
 
 
-class StripeAccount(metaclass=PoolMeta):
+class StripeAccount(EncryptedSecretsMixin, metaclass=PoolMeta):
     __name__ = 'account.payment.stripe.account'
+    # Encrypted at rest, masked to clients (issue 8)
+    _secret_fields = ('secret_key', 'webhook_signing_secret')
 
     def webhook(self, event):
         """Handle each Stripe event once.

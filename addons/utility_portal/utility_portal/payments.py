@@ -5,15 +5,21 @@ agreement's Stripe customer and stripe_save_method, History.for_party);
 as in routes.py, a bill or agreement is reached only through
 portal.agreements, so another customer's id is a 404 and writes nothing.
 """
+import logging
 from decimal import Decimal
+from urllib.parse import urlsplit
 
+import stripe
 from werkzeug.utils import redirect
 
+import trytond.config as config
 from trytond.exceptions import UserError
 from trytond.transaction import Transaction
 
 from .routes import bills_of, get_bill
 from .web import PortalError, _, page
+
+logger = logging.getLogger(__name__)
 
 # Payments that hold (or may still hold) the customer's money.
 OPEN_STATES = {'draft', 'submitted', 'approved', 'processing'}
@@ -64,7 +70,7 @@ def pay_state(bill, provider):
 
 
 def start_checkout(portal, bill):
-    "303 to Stripe's checkout of the bill, or back to it with a notice"
+    "303 to the portal's checkout of the bill, or back to it with a notice"
     Bill = portal.pool.get('utility.bill')
     provider = provider_of(portal, bill.company)
     state, _amount = pay_state(bill, provider)
@@ -77,10 +83,10 @@ def start_checkout(portal, bill):
         Transaction().rollback()
         return portal.redirect('/bills/%s' % bill.id,
             notice='payment_not_possible')
-    if not result or not result[0].get('url'):
+    if not result:
         raise PortalError(500)
-    # The checkout page is account_payment_stripe's, on this server.
-    return portal.finish(redirect(result[0]['url'], code=303))
+    # The portal's own checkout page: translated, and back to the bill.
+    return portal.redirect('/bills/%s/pay/checkout' % bill.id)
 
 
 @page('/bills/<int:bill_id>/pay', methods=('POST',))
@@ -113,11 +119,89 @@ def payable_bills(portal, agreement, provider):
     return result
 
 
-@page('/bills/<int:bill_id>/pay/return')
-def pay_return(portal, bill_id):
-    "Where a customer lands after Stripe's checkout"
+def stripe_js():
+    "URL of Stripe.js (a local stand-in's for tests: [utility_portal] stripe_js)"
+    return config.get('utility_portal', 'stripe_js',
+        default='https://js.stripe.com/v3/')
+
+
+def checkout_policy():
+    "Content-Security-Policy of the checkout page: Stripe.js may run there"
+    parts = urlsplit(stripe_js())
+    origin = '%s://%s' % (parts.scheme, parts.netloc)
+    if origin == 'https://js.stripe.com':
+        connect, frames = 'https://api.stripe.com', (
+            'https://js.stripe.com https://hooks.stripe.com')
+    else:
+        connect = frames = origin
+    return ("default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "script-src 'self' %s; connect-src 'self' %s; frame-src %s; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        % (origin, connect, frames))
+
+
+def checkout_payments(bill, provider):
+    "The bill's Stripe payments that wait for the customer to pay"
+    invoice = bill.invoice
+    if provider is None or not invoice or invoice.state != 'posted':
+        return []
+    return [p for l in invoice.lines_to_pay if not l.reconciliation
+        for p in l.payments
+        if waits_for_customer(p, provider) and p.stripe_payment_intent_id]
+
+
+@page('/bills/<int:bill_id>/pay/checkout')
+def checkout(portal, bill_id):
+    "Card details for the bill's payment, confirmed by Stripe.js"
     bill = get_bill(portal, bill_id)
     provider = provider_of(portal, bill.company)
+    payments = checkout_payments(bill, provider)
+    intent = payments[0].stripe_payment_intent if payments else None
+    if not intent or intent.status not in {'requires_payment_method',
+            'requires_confirmation', 'requires_action'}:
+        # Paid meanwhile, or nothing started: the bill tells.
+        return portal.redirect('/bills/%s/pay/return' % bill.id)
+    payment = payments[0]
+    BillReport = portal.pool.get('utility.bill.report', type='report')
+    response = portal.render('checkout.html', title=_('msg_checkout_title'),
+        bill=bill, payment=payment, stripe_js=stripe_js(),
+        publishable_key=payment.journal.stripe_account.publishable_key,
+        client_secret=intent.client_secret,
+        return_url=portal.url('/bills/%s/pay/return' % bill.id),
+        reference=BillReport.payment_reference(bill))
+    response.headers['Content-Security-Policy'] = checkout_policy()
+    return response
+
+
+def pull_payments(portal, bill, provider):
+    """Ask Stripe how the bill's checkout payments stand: the customer is
+    back before (or without) the webhook"""
+    Payment = portal.pool.get('account.payment')
+    invoice = bill.invoice
+    if provider is None or not invoice or invoice.state != 'posted':
+        return
+    payments = [p for l in invoice.lines_to_pay for p in l.payments
+        if p.journal == provider.journal and p.stripe_payment_intent_id
+        and p.state in {'submitted', 'processing'}]
+    if not payments:
+        return
+    try:
+        with Transaction().set_context(_skip_warnings=True):
+            Payment.stripe_pull(payments)
+    except stripe.StripeError:
+        # The webhook or the cron settles it later.
+        logger.warning("Stripe pull failed for bill %s", bill.id,
+            exc_info=True)
+
+
+@page('/bills/<int:bill_id>/pay/return', readonly=False)
+def pay_return(portal, bill_id):
+    "Where a customer lands after paying with Stripe.js"
+    Bill = portal.pool.get('utility.bill')
+    bill = get_bill(portal, bill_id)
+    provider = provider_of(portal, bill.company)
+    pull_payments(portal, bill, provider)
+    bill = Bill(bill.id)
     state, amount = pay_state(bill, provider)
     return portal.render('pay_result.html', title=_('msg_pay_return'),
         bill=bill, state=state, amount=amount, cancelled=False,
@@ -127,7 +211,7 @@ def pay_return(portal, bill_id):
 
 @page('/bills/<int:bill_id>/pay/cancel')
 def pay_cancel(portal, bill_id):
-    "Where a customer lands after leaving Stripe's checkout unpaid"
+    "Where a customer lands after leaving the checkout unpaid"
     bill = get_bill(portal, bill_id)
     provider = provider_of(portal, bill.company)
     state, amount = pay_state(bill, provider)

@@ -35,6 +35,11 @@ def failed(portal, key):
     portal.pool.get('web.user.authenticate.attempt').add(key)
 
 
+def attempt_key(prefix, text):
+    "A throttling key; Tryton's text fields refuse control characters"
+    return '%s:%s' % (prefix, ''.join(c for c in text if c.isprintable()))
+
+
 def check_password(portal, password, user=None):
     "Errors of a new password, translated"
     User = portal.pool.get('res.user')
@@ -256,7 +261,7 @@ def signup(portal):
         form = portal.form
         values = {k: (form.get(k) or '').strip() for k in [
                 'email', 'number', 'postcode', 'amount']}
-        key = 'portal-signup:%s' % values['number']
+        key = attempt_key('portal-signup', values['number'])
         throttle(portal, key)
         password = form.get('password') or ''
         if not values['email'] or '@' not in values['email']:
@@ -313,7 +318,7 @@ def forgot_password(portal):
     User = portal.pool.get('web.user')
     if portal.request.method == 'POST':
         email = (portal.form.get('email') or '').strip().lower()
-        key = 'portal-reset:%s' % email
+        key = attempt_key('portal-reset', email)
         throttle(portal, key)
         failed(portal, key)  # every request counts against flooding
         users = User.search([

@@ -15,12 +15,16 @@ from werkzeug.wrappers import Response
 
 import trytond.config as config
 from trytond import backend
+from trytond.cache import MemoryCache
 from trytond.exceptions import RateLimitException
 from trytond.i18n import gettext
+from trytond.pool import Pool
 from trytond.protocols.wrappers import with_pool, with_transaction
 from trytond.transaction import Transaction, TransactionError
 from trytond.wsgi import app
 from utility_metering.meter import company_timezone, to_local
+
+from .templating import PortalTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,8 @@ PREFIX = '/<database_name>/portal'
 SESSION_COOKIE = 'portal_session'
 CSRF_COOKIE = 'portal_csrf'
 ACCOUNT_COOKIE = 'portal_account'
-loader = TemplateLoader(os.path.join(HERE, 'templates'), auto_reload=False)
+loader = TemplateLoader(os.path.join(HERE, 'templates'), auto_reload=False,
+    default_class=PortalTemplate)
 
 
 NOTICES = {
@@ -59,8 +64,41 @@ class PortalError(Exception):
         self.status = status
 
 
+# (database, language, key) -> text: a page asks for dozens of texts. Kept
+# while Tryton keeps its message cache: Tryton replaces that cache's dict
+# when a message or translation changes (in any process).
+_texts = {}
+_texts_source = {}
+
+
 def _(key, **variables):
-    return gettext('utility_portal.' + key, **variables)
+    transaction = Transaction()
+    database, language = transaction.database.name, transaction.language
+    source = _message_cache_dict()
+    if source is None:
+        return gettext('utility_portal.' + key, **variables)
+    if _texts_source.get(database) is not source:
+        _texts_source[database] = source
+        for cached in [k for k in _texts if k[0] == database]:
+            _texts.pop(cached, None)
+    text = _texts.get((database, language, key))
+    if text is None:
+        text = gettext('utility_portal.' + key, language)
+        _texts[(database, language, key)] = text
+    return text % variables if variables else text
+
+
+def _message_cache_dict():
+    """The dict behind Tryton's message cache for this transaction, or None
+    when it is not the in-memory cache or is cleared for this transaction"""
+    cache = Pool().get('ir.message')._message_cache
+    if not isinstance(cache, MemoryCache):
+        return None
+    current = cache._get_cache()
+    if current is not cache._database_cache.get(
+            Transaction().database.name):
+        return None
+    return current
 
 
 def secure_cookie():
@@ -216,7 +254,9 @@ class Portal:
             result = Decimal(value)
         except ArithmeticError:
             raise ValueError(value)
-        if not result.is_finite():
+        # Nothing a customer types has 16 integer digits; Tryton's digits
+        # check overflows on values past 1e308.
+        if not result.is_finite() or result.adjusted() >= 15:
             raise ValueError(value)
         return result
 
@@ -311,6 +351,11 @@ def page(path, methods=('GET',), auth=True, readonly=None):
             portal = Portal(request, pool, portal_db)
             transaction = Transaction()
             try:
+                # Record ids are 32-bit integers: a larger one in a URL is
+                # no record (the database would refuse to compare it).
+                if any(isinstance(v, int) and not 0 < v < 2 ** 31
+                        for v in kwargs.values()):
+                    raise PortalError(404)
                 portal.load_user()
                 portal.set_language()
                 with transaction.set_context(language=portal.lang.code,
@@ -387,3 +432,4 @@ def static_file(name, content_type):
 
 static_file('portal.css', 'text/css; charset=utf-8')
 static_file('portal.js', 'text/javascript; charset=utf-8')
+static_file('checkout.js', 'text/javascript; charset=utf-8')

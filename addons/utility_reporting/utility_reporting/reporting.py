@@ -115,7 +115,7 @@ class ReportMixin(ModelSQL, ModelView):
 
     Subclasses list their exported columns in _export_columns as
     (field name, kind) with kind one of 'char', 'many2one', 'date',
-    'integer', 'money', 'percent'."""
+    'integer', 'money', 'percent', 'quantity' (Decimal), 'boolean'."""
     _export_columns = []
 
     company = fields.Many2One('company.company', "Provider", readonly=True)

@@ -1,19 +1,48 @@
 # This file is part of Tryton.  The COPYRIGHT file at the top level of
 # this repository contains the full copyright notices and license terms.
+import atexit
 import datetime as dt
 import functools
+import os
+import shutil
+import tempfile
 from decimal import Decimal
+
+from cryptography.fernet import Fernet
 
 import trytond.tools.misc
 from trytond.modules.account.tests import create_chart, get_fiscalyear
 from trytond.modules.company.tests import create_company
 from trytond.modules.currency.tests import add_currency_rate, create_currency
+from trytond import config
 from trytond.pool import Pool
 
 # 8.0 looks entry points up on every import_module call (8.2 caches it)
 if not hasattr(trytond.tools.misc.import_module, 'cache_info'):
     trytond.tools.misc.import_module = functools.cache(
         trytond.tools.misc.import_module)
+
+
+def configure_secrets_key():
+    """Configure the secrets key as an operator does: a key file (mode
+    0600) named by [utility] secrets_key_file; unless the environment
+    (TRYTOND_UTILITY__SECRETS_KEY[_FILE]) or a configuration file already
+    sets one."""
+    if (config.get('utility', 'secrets_key', default=None)
+            or config.get('utility', 'secrets_key_file', default=None)):
+        return
+    directory = tempfile.mkdtemp(prefix='trytond-secrets-')
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, 'secrets.key')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as file:
+        file.write(Fernet.generate_key().decode() + '\n')
+    if not config.has_section('utility'):
+        config.add_section('utility')
+    config.set('utility', 'secrets_key_file', path)
+
+
+configure_secrets_key()
 
 
 def setup_paypal(server, currency='USD'):

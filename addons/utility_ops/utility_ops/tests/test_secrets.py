@@ -1,22 +1,22 @@
 """Gateway secrets must not be readable in a database dump (issue 8).
 
-A PayPal client secret and webhook id are stored through our PayPal
-gateway module (account_payment_paypal, model
-account.payment.paypal.account), committed, and the database is dumped
-as plain text: ``pg_dump --format=plain`` on PostgreSQL, ``iterdump()``
-of the connection on SQLite.
-
-FINDING: they are stored in clear text (fields.Char), so the dump shows
-them; Tryton's own account_payment_stripe does the same with its Stripe
-secret key and webhook signing secret, and account_payment_braintree with
-its private key. ``test_secret_not_in_dump`` is therefore an expected
-failure until the secrets are encrypted or moved to a secrets file; it
-turns into an "unexpected success" (a failing run) once they are, and the
-decorator must then go. The audit trail itself never holds them: the
-paypal account is not audited and no audited field is a secret
-(``test_audit_log_has_no_secret``).
+A PayPal client secret and webhook id (our account_payment_paypal, model
+account.payment.paypal.account) and a Stripe secret key and webhook
+signing secret (Tryton's account.payment.stripe.account, encrypted by
+utility_payment) are stored, committed, and the database is dumped as
+plain text: ``pg_dump --format=plain`` on PostgreSQL, ``iterdump()`` of
+the connection on SQLite. Both modules encrypt these columns with a Fernet
+key kept outside the database: here a key file named by ``[utility]
+secrets_key_file`` in the trytond configuration, as an operator sets it.
+The audit trail never holds them either: the gateway accounts are not
+audited and no audited field is a secret.
 """
+import atexit
+import importlib.util
+import os
+import shutil
 import subprocess
+import tempfile
 import unittest
 import uuid
 
@@ -29,29 +29,62 @@ from trytond.transaction import Transaction
 from .. import backup
 from .tools import MODULES, PAYPAL
 
+STRIPE = importlib.util.find_spec('utility_payment') is not None
 
-@unittest.skipUnless(PAYPAL, "account_payment_paypal is not installed")
+
+def configure_secrets_key():
+    """As an operator: a key file (mode 0600) named by [utility]
+    secrets_key_file, unless the environment or a configuration file
+    already sets a key."""
+    if (config.get('utility', 'secrets_key', default=None)
+            or config.get('utility', 'secrets_key_file', default=None)):
+        return
+    from cryptography.fernet import Fernet
+    directory = tempfile.mkdtemp(prefix='trytond-secrets-')
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, 'secrets.key')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as file:
+        file.write(Fernet.generate_key().decode() + '\n')
+    if not config.has_section('utility'):
+        config.add_section('utility')
+    config.set('utility', 'secrets_key_file', path)
+
+
+@unittest.skipUnless(PAYPAL and STRIPE,
+    "account_payment_paypal or utility_payment is not installed")
 class SecretsInDumpTestCase(unittest.TestCase):
     "A database dump does not show gateway secrets"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        configure_secrets_key()
         drop_db()
-        activate_module(MODULES)
-        cls.secret = 'SECRET-%s' % uuid.uuid4().hex
-        cls.webhook = 'WEBHOOK-%s' % uuid.uuid4().hex
+        activate_module(MODULES + ['utility_payment'])
+        cls.secrets = {
+            name: '%s-%s' % (name, uuid.uuid4().hex)
+            for name in ['paypal_secret', 'paypal_webhook',
+                'sk_test', 'whsec']}
         with Transaction().start(DB_NAME, 0) as transaction:
-            Account = Pool().get('account.payment.paypal.account')
+            pool = Pool()
+            PayPal = pool.get('account.payment.paypal.account')
+            Stripe = pool.get('account.payment.stripe.account')
             company = create_company()
             with set_company(company):
-                Account.create([{
+                PayPal.create([{
                             'name': 'PayPal',
                             'company': company.id,
                             'client_id': 'client-id',
-                            'client_secret': cls.secret,
+                            'client_secret': cls.secrets['paypal_secret'],
                             'environment': 'sandbox',
-                            'webhook_id': cls.webhook,
+                            'webhook_id': cls.secrets['paypal_webhook'],
+                            }])
+                Stripe.create([{
+                            'name': 'Stripe',
+                            'secret_key': cls.secrets['sk_test'],
+                            'publishable_key': 'pk_test_public',
+                            'webhook_signing_secret': cls.secrets['whsec'],
                             }])
             transaction.commit()
 
@@ -75,21 +108,38 @@ class SecretsInDumpTestCase(unittest.TestCase):
             database.put_connection(connection)
 
     def test_dump_is_readable(self):
-        "The dump holds the account (the check below is meaningful)"
+        "The dump holds the accounts (the check below is meaningful)"
         dump = self.dump()
         self.assertIn('client-id', dump)
+        self.assertIn('pk_test_public', dump)
         self.assertIn('account_payment_paypal_account', dump)
+        self.assertIn('account_payment_stripe_account', dump)
 
-    @unittest.expectedFailure  # clear text today: see the module docstring
     def test_secret_not_in_dump(self):
-        "Neither the client secret nor the webhook id is in the dump"
+        "No PayPal or Stripe secret is in the dump, only Fernet tokens"
         dump = self.dump()
-        self.assertNotIn(self.secret, dump)
-        self.assertNotIn(self.webhook, dump)
+        for name, value in self.secrets.items():
+            self.assertNotIn(value, dump, name)
+        self.assertGreaterEqual(dump.count("fernet:gAAAAA"), 4)
+
+    def test_secrets_readable_by_gateways(self):
+        "The gateway code still reads the clear values"
+        with Transaction().start(DB_NAME, 0, readonly=True):
+            pool = Pool()
+            paypal, = pool.get('account.payment.paypal.account').search([])
+            stripe, = pool.get('account.payment.stripe.account').search([])
+            self.assertEqual(paypal.client_secret,
+                self.secrets['paypal_secret'])
+            self.assertEqual(paypal.webhook_id,
+                self.secrets['paypal_webhook'])
+            self.assertEqual(stripe.secret_key, self.secrets['sk_test'])
+            self.assertEqual(stripe.webhook_signing_secret,
+                self.secrets['whsec'])
 
     def test_audit_log_has_no_secret(self):
         "The audit trail does not copy secrets"
         with Transaction().start(DB_NAME, 0, readonly=True):
             Log = Pool().get('utility.audit.log')
             for log in Log.search([]):
-                self.assertNotIn(self.secret, log.changes or '')
+                for value in self.secrets.values():
+                    self.assertNotIn(value, log.changes or '')

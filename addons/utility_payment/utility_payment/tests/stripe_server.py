@@ -19,12 +19,15 @@ added here, following Stripe's API reference:
 """
 import argparse
 import hashlib
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
 import urllib.request
 
 
@@ -261,6 +264,81 @@ class LocalStripe:
         with urllib.request.urlopen(self.url + '/_config/test_counts') as response:
             return json.load(response)
 
+
+class FailingStripe:
+    """A small HTTP server in front of the fake Stripe answering 500.
+
+    It answers 500 to the requests that ``only(method, path)`` selects (by
+    default all) and passes the others on to the fake Stripe. With forward,
+    a failed request is passed on first and the answer dropped: Stripe did
+    the work but the caller only sees the error.
+    """
+
+    def __init__(self, upstream, forward=False, only=None):
+        self.upstream = upstream
+        self.forward = forward
+        self.only = only or (lambda method, path: True)
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def upstream(self, body):
+                request = urllib.request.Request(
+                    outer.upstream + self.path, data=body,
+                    method=self.command, headers={
+                        k: v for k, v in self.headers.items()
+                        if k.lower() not in {'host', 'connection'}})
+                try:
+                    with urllib.request.urlopen(request) as response:
+                        return response.status, response.read()
+                except urllib.error.HTTPError as error:
+                    return error.code, error.read()
+
+            def handle_one(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else None
+                path = self.path.split('?')[0]
+                if outer.only(self.command, path):
+                    outer.requests.append((self.command, path))
+                    if outer.forward:
+                        self.upstream(body)
+                    status, payload = 500, json.dumps({'error': {
+                                'type': 'api_error',
+                                'message': "An unknown error occurred",
+                                }}).encode()
+                else:
+                    status, payload = self.upstream(body)
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(payload)))
+                self.send_header('Request-Id', 'req_failing')
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_DELETE = handle_one
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:%s' % self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 if __name__ == '__main__':
     main()

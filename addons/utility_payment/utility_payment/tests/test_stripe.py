@@ -20,7 +20,8 @@ from trytond.tests.test_tryton import DB_NAME, activate_module
 from trytond.transaction import Transaction
 from trytond.wsgi import app
 
-from .stripe_server import LocalStripe
+from ..exceptions import BillPaymentError
+from .stripe_server import FailingStripe, LocalStripe
 from .tools import (
     CARD_CHARGE_DECLINED, CARD_DECLINED, CARD_OK, confirm_payment_intent,
     confirm_setup_intent, create_bill, setup_billing, setup_provider, sign,
@@ -359,6 +360,176 @@ class StripeFlowTestCase(unittest.TestCase):
             self.assertEqual(len(Attempt.search([('bill', '=', bill_id)])),
                 4)
             self.assert_unpaid(invoice_id)
+
+    @contextlib.contextmanager
+    def stripe_at(self, url):
+        "Point the Stripe SDK at url for the block"
+        stripe.api_base = url
+        try:
+            yield
+        finally:
+            stripe.api_base = self.server.url
+
+    def bill_payments(self, invoice_id):
+        Payment = Pool().get('account.payment')
+        return Payment.search([
+                ('line.move.origin', '=', 'account.invoice,%s' % invoice_id),
+                ])
+
+    def test_checkout_outage_then_retry(self):
+        "Checkout during an outage records nothing; the retry pays once"
+        with self.tx():
+            bill = self.bill()
+            bill_id, invoice_id = bill.id, bill.invoice.id
+        outages = [
+            ('refused', None),  # nothing listens on port 9
+            ('500', FailingStripe(self.server.url)),
+            # Stripe made the PaymentIntent but its answer was lost
+            ('500 after work', FailingStripe(self.server.url, forward=True)),
+            ]
+        for name, failing in outages:
+            with self.subTest(outage=name):
+                url = failing.start().url if failing else (
+                    'http://127.0.0.1:9')
+                try:
+                    with self.stripe_at(url), \
+                            self.assertRaises(BillPaymentError) as cm:
+                        # As the RPC: the error rolls the transaction back.
+                        with self.tx():
+                            Pool().get('utility.bill').checkout(bill_id)
+                finally:
+                    if failing:
+                        failing.stop()
+                self.assertIn("try again later", cm.exception.message)
+                if failing:
+                    self.assertTrue(failing.requests)
+                with self.tx():
+                    self.assertEqual(self.bill_payments(invoice_id), [])
+                    self.assert_unpaid(invoice_id)
+
+        with self.tx():
+            result, = Pool().get('utility.bill').checkout(bill_id)
+            self.assertTrue(result['client_secret'])
+        with self.tx():
+            pool = Pool()
+            Payment = pool.get('account.payment')
+            payment = Payment(result['payment'])
+            confirm_payment_intent(payment)
+            Payment.stripe_pull([payment])
+        with self.tx():
+            pool = Pool()
+            Payment = pool.get('account.payment')
+            payment, = self.bill_payments(invoice_id)
+            self.assertEqual(payment.state, 'succeeded')
+            self.assertEqual(payment.amount, TOTAL)
+            self.assert_paid(invoice_id)
+
+    def test_autopay_5xx_retries_once(self):
+        "Stripe answers 500, even after charging: the retry charges once"
+        with self.tx():
+            pool = Pool()
+            Attempt = pool.get('utility.payment.autopay.attempt')
+            bill = self.bill()
+            self.enable_autopay(bill.agreement.id)
+            bill_id, invoice_id = bill.id, bill.invoice.id
+            # Stripe fails every request: the cron goes on, nothing but
+            # the open attempt is recorded.
+            with FailingStripe(self.server.url) as failing, \
+                    self.stripe_at(failing.url):
+                Attempt.charge_due()
+            self.assertTrue(failing.requests)
+        with self.tx():
+            pool = Pool()
+            Attempt = pool.get('utility.payment.autopay.attempt')
+            Notification = pool.get('utility.payment.notification')
+            attempt, = Attempt.search([('bill', '=', bill_id)])
+            self.assertEqual(attempt.state, 'pending')
+            self.assertIn("unknown error", attempt.error_message)
+            self.assertIsNone(attempt.payment)
+            self.assertEqual(self.bill_payments(invoice_id), [])
+            self.assert_unpaid(invoice_id)
+            key = attempt.idempotency_key
+
+            # Stripe charges but its answer to the charge is lost.
+            with FailingStripe(self.server.url, forward=True,
+                    only=lambda m, p: (m, p) == (
+                        'POST', '/v1/payment_intents')) as failing, \
+                    self.stripe_at(failing.url):
+                Attempt.charge_due()
+            self.assertEqual(failing.requests,
+                [('POST', '/v1/payment_intents')])
+        with self.tx():
+            pool = Pool()
+            Attempt = pool.get('utility.payment.autopay.attempt')
+            Notification = pool.get('utility.payment.notification')
+            attempt, = Attempt.search([('bill', '=', bill_id)])
+            # Retryable: open with the error, neither failed nor notified
+            self.assertEqual(attempt.state, 'processing')
+            self.assertEqual(attempt.idempotency_key, key)
+            self.assertIn("unknown error", attempt.error_message)
+            self.assertIsNone(attempt.next_retry_date)
+            payment = attempt.payment
+            self.assertEqual(payment.state, 'processing')
+            self.assertFalse(payment.stripe_payment_intent_id)
+            self.assertEqual(Notification.search([('bill', '=', bill_id)]),
+                [])
+            # Not reconciled: no clearing move was posted
+            self.assert_unpaid(invoice_id, Decimal(0))
+            self.assertEqual(self.bill_payments(invoice_id), [payment])
+            payment_id = payment.id
+            customer = attempt.agreement.autopay_customer
+            customer_id = customer.stripe_customer_id
+            secret_key = customer.stripe_account.secret_key
+
+            Attempt.charge_due()
+        with self.tx():
+            Attempt = Pool().get('utility.payment.autopay.attempt')
+            attempt, = Attempt.search([('bill', '=', bill_id)])
+            self.assertEqual(attempt.state, 'succeeded')
+            self.assertEqual(attempt.idempotency_key, key)
+            self.assertEqual(attempt.payment.id, payment_id)
+            self.assertEqual(attempt.payment.state, 'succeeded')
+            self.assert_paid(invoice_id)
+            self.assertEqual(len(self.bill_payments(invoice_id)), 1)
+        # Stripe charged the customer once: the retry got the replay.
+        charges = stripe.Charge.list(customer=customer_id,
+            api_key=secret_key)
+        self.assertEqual(len(charges.data), 1)
+        self.assertEqual(charges.data[0].amount, int(TOTAL * 100))
+
+    def test_autopay_at_posting(self):
+        "Timing 'at posting' charges a bill before its due date"
+        with self.tx():
+            pool = Pool()
+            Attempt = pool.get('utility.payment.autopay.attempt')
+            Provider = pool.get('utility.payment.provider')
+            bill = self.bill()
+            self.enable_autopay(bill.agreement.id)
+            bill_id, invoice_id = bill.id, bill.invoice.id
+            line, = bill.invoice.lines_to_pay
+            posted, due = bill.invoice.invoice_date, line.maturity_date
+            self.assertLess(posted, due)
+            provider, = Provider.search([
+                    ('company', '=', self.company_id)])
+            # On due date (the default), nothing is charged before it.
+            self.assertEqual(provider.autopay_timing, 'due_date')
+            Attempt.charge_due(due - dt.timedelta(days=1))
+            self.assertEqual(Attempt.search([('bill', '=', bill_id)]), [])
+            provider.autopay_timing = 'posting'
+            provider.save()
+        with self.tx():
+            Attempt = Pool().get('utility.payment.autopay.attempt')
+            # The cron run of the posting day charges it.
+            Attempt.charge_due(posted)
+        with self.tx():
+            Attempt = Pool().get('utility.payment.autopay.attempt')
+            attempt, = Attempt.search([('bill', '=', bill_id)])
+            self.assertEqual((attempt.date, attempt.state, attempt.amount),
+                (posted, 'succeeded', TOTAL))
+            self.assert_paid(invoice_id)
+            Attempt.charge_due(due)
+            self.assertEqual(len(Attempt.search([('bill', '=', bill_id)])),
+                1)
 
     def test_autopay_outage_keeps_key(self):
         "A gateway outage leaves the attempt open; the retry reuses its key"

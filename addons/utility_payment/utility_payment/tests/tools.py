@@ -1,17 +1,23 @@
 "Set-up shared by the payment tests"
+import atexit
 import datetime as dt
 import hashlib
 import hmac
 import json
+import os
+import shutil
+import tempfile
 import time
 import urllib.request
 import uuid
 
 import stripe
+from cryptography.fernet import Fernet
 
 from utility_billing.tests.tools import (
     create_customer, create_cycle, create_plan, create_products, read,
     setup_accounting)
+from trytond import config
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -20,6 +26,29 @@ CARD_OK = '4242424242424242'
 CARD_CHARGE_DECLINED = '4000000000000341'
 # Declined when saved.
 CARD_DECLINED = '4000000000000002'
+
+
+def configure_secrets_key():
+    """Configure the secrets key as an operator does: a key file (mode
+    0600) named by [utility] secrets_key_file; unless the environment
+    (TRYTOND_UTILITY__SECRETS_KEY[_FILE]) or a configuration file already
+    sets one."""
+    if (config.get('utility', 'secrets_key', default=None)
+            or config.get('utility', 'secrets_key_file', default=None)):
+        return
+    directory = tempfile.mkdtemp(prefix='trytond-secrets-')
+    atexit.register(shutil.rmtree, directory, True)
+    path = os.path.join(directory, 'secrets.key')
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, 'w') as file:
+        file.write(Fernet.generate_key().decode() + '\n')
+    if not config.has_section('utility'):
+        config.add_section('utility')
+    config.set('utility', 'secrets_key_file', path)
+
+
+# Stripe accounts store their keys encrypted with it (issue 8).
+configure_secrets_key()
 
 
 def setup_provider(company, **values):

@@ -35,8 +35,8 @@ class _AllTables(set):
         return True
 
 
-class PortalPaymentTestCase(RouteTestCase):
-    "Pay a bill, save a card, autopay and payment history in the portal"
+class PaymentSetUp(RouteTestCase):
+    "A provider with online payment and customers with a posted bill each"
     module = 'utility_portal'
     data = {}
 
@@ -84,13 +84,16 @@ class PortalPaymentTestCase(RouteTestCase):
             setup_provider(company)
             bill_a = create_bill(company, 1, plan, cycle)
             bill_b = create_bill(company, 2, plan, cycle)
+            bill_c = create_bill(company, 3, plan, cycle)
             users = User.create([{'email': 'a@example.com',
                         'party': bill_a.party.id, 'email_valid': True},
                     {'email': 'b@example.com', 'party': bill_b.party.id,
+                        'email_valid': True},
+                    {'email': 'c@example.com', 'party': bill_c.party.id,
                         'email_valid': True}])
             User.write(users, {'password': PASSWORD})
         cls.data.update(company=company.id, bill_a=bill_a.id,
-            bill_b=bill_b.id, a=bill_a.agreement.id,
+            bill_b=bill_b.id, bill_c=bill_c.id, a=bill_a.agreement.id,
             b=bill_b.agreement.id)
 
     # --- helpers ---------------------------------------------------------
@@ -127,9 +130,14 @@ class PortalPaymentTestCase(RouteTestCase):
     def bill_invoice(self, bill):
         return Pool().get('utility.bill')(self.data[bill]).invoice.id
 
-    # --- tests -----------------------------------------------------------
+
+
+class PortalPaymentTestCase(PaymentSetUp):
+    "Pay a bill, save a card, autopay and payment history in the portal"
+    data = {}
+
     def test_pay_bill_through_stripe(self):
-        "Pay now redirects to Stripe's checkout; the webhook settles it"
+        "Pay now opens the portal's checkout; the webhook settles it"
         client = self.login()
         bill = self.data['bill_a']
         page = client.get(BASE + '/bills/%s' % bill)
@@ -149,16 +157,34 @@ class PortalPaymentTestCase(RouteTestCase):
             form_path='/bills/%s' % bill)
         self.assertEqual(response.status_code, 303, response.text)
         url = response.headers['Location']
-        self.assertIn('/%s/account_payment_stripe/checkout/account.payment/'
-            % DB_NAME, url)
+        self.assertTrue(url.endswith('%s/bills/%s/pay/checkout' % (
+                    BASE, bill)), url)
         checkout = client.get(url[url.index('/%s/' % DB_NAME):])
         self.assertEqual(checkout.status_code, 200)
+        payment, = self.payments_of('bill_a')
+        with Transaction().start(DB_NAME, 0):
+            payment_ = Pool().get('account.payment')(payment.id)
+            secret = payment_.stripe_payment_intent.client_secret
+            key = payment_.journal.stripe_account.publishable_key
+        self.assertIn('data-secret="%s"' % secret, checkout.text)
+        self.assertIn('data-key="%s"' % key, checkout.text)
+        self.assertIn('data-return="%s/bills/%s/pay/return"' % (BASE, bill),
+            checkout.text)
+        self.assertIn('<script src="https://js.stripe.com/v3/"></script>',
+            checkout.text)
+        self.assertIn('$117.08', checkout.text)
+        policy = checkout.headers['Content-Security-Policy']
+        self.assertIn("script-src 'self' https://js.stripe.com;", policy)
+        self.assertIn("connect-src 'self' https://api.stripe.com;", policy)
         # The balance button opens the same payment (no second charge).
         again = self.post(client, '/pay')
         self.assertEqual(again.status_code, 303)
-        self.assertIn('/account_payment_stripe/checkout/',
-            again.headers['Location'])
+        self.assertEqual(again.headers['Location'], url)
         payment, = self.payments_of('bill_a')
+        # Another customer cannot open this checkout.
+        other = self.login('b@example.com')
+        self.assertEqual(other.get(BASE + '/bills/%s/pay/checkout' % bill
+                ).status_code, 404)
 
         # Back from the checkout without paying: still payable.
         back = client.get(BASE + '/bills/%s/pay/cancel' % bill)
@@ -208,6 +234,37 @@ class PortalPaymentTestCase(RouteTestCase):
         other = self.login('b@example.com').get(BASE + '/payments/history')
         self.assertEqual(other.status_code, 200)
         self.assertNotIn(reference, other.text)
+
+    def test_return_asks_stripe(self):
+        "Back from the checkout, the bill is paid without the webhook"
+        client = self.login('c@example.com')
+        bill = self.data['bill_c']
+        response = self.post(client, '/bills/%s/pay' % bill,
+            form_path='/bills/%s' % bill)
+        self.assertEqual(response.status_code, 303, response.text)
+        # Leaving unpaid: the page still offers to pay.
+        back = client.get(BASE + '/bills/%s/pay/return' % bill)
+        self.assertIn('action="%s/bills/%s/pay"' % (BASE, bill), back.text)
+        self.assertIn('data-state="payable"',
+            client.get(BASE + '/bills/%s' % bill).text)
+        payment, = self.payments_of('bill_c')
+        with Transaction().start(DB_NAME, 0):
+            # What Stripe.js does on the portal's checkout page
+            confirm_payment_intent(Pool().get('account.payment')(payment.id))
+        done = client.get(BASE + '/bills/%s/pay/return' % bill)
+        self.assertEqual(done.status_code, 200)
+        self.assertIn('This bill is paid', done.text)
+        page = client.get(BASE + '/bills/%s' % bill)
+        self.assertIn('data-state="paid"', page.text)
+        with Transaction().start(DB_NAME, 0):
+            payment, = self._payments('bill_c')
+            self.assertEqual(payment.state, 'succeeded')
+        # The checkout of a paid bill goes back to it, nothing charged.
+        response = client.get(BASE + '/bills/%s/pay/checkout' % bill)
+        self.assertEqual(response.status_code, 303)
+        self.assertTrue(response.headers['Location'].endswith(
+                '/bills/%s/pay/return' % bill))
+        self.assertEqual(len(self.payments_of('bill_c')), 1)
 
     def test_processing_payment_shown(self):
         "A payment in progress shows instead of the Pay button"
@@ -300,7 +357,8 @@ class PortalPaymentTestCase(RouteTestCase):
                         'method': 'pm_x'})
                 self.assertEqual(response.status_code, 404)
         for path in ['/bills/%s/pay/return' % bill_a,
-                '/bills/%s/pay/cancel' % bill_a]:
+                '/bills/%s/pay/cancel' % bill_a,
+                '/bills/%s/pay/checkout' % bill_a]:
             with self.subTest(path=path):
                 self.assertEqual(client.get(BASE + path).status_code, 404)
         self.assertEqual(written(), before)
@@ -310,3 +368,73 @@ class PortalPaymentTestCase(RouteTestCase):
             response = anonymous.get(BASE + path)
             self.assertEqual(response.status_code, 303)
             self.assertIn('/login', response.headers['Location'])
+
+
+class PortalPaymentFrenchTestCase(PaymentSetUp):
+    "The payment pages in French, from the module's translations"
+    data = {}
+
+    @classmethod
+    def setUpDatabase(cls):
+        super().setUpDatabase()
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        Party = pool.get('party.party')
+        Bill = pool.get('utility.bill')
+        fr, = Lang.search([('code', '=', 'fr')])
+        Lang.load_translations([fr])
+        with Transaction().set_context(company=cls.data['company']):
+            Party.write([Bill(cls.data['bill_a']).party,
+                    Bill(cls.data['bill_b']).party], {'lang': fr.id})
+
+    def test_payment_pages_in_french(self):
+        client = self.login()
+        bill = self.data['bill_a']
+        page = client.get(BASE + '/bills/%s' % bill)
+        self.assertIn('lang="fr"', page.text)
+        for text in ['Comment payer', 'Montant à payer', 'Payer maintenant',
+                'Payez par virement en indiquant la référence',
+                '117,08']:
+            self.assertIn(text, page.text)
+        self.assertIn('Payer le solde', client.get(BASE + '/dashboard').text)
+
+        response = self.post(client, '/bills/%s/pay' % bill,
+            form_path='/bills/%s' % bill)
+        self.assertEqual(response.status_code, 303, response.text)
+        checkout = client.get(BASE + '/bills/%s/pay/checkout' % bill)
+        self.assertEqual(checkout.status_code, 200)
+        for text in ['<h1>Payer votre facture par carte</h1>',
+                'Coordonnées de la carte', 'Payer 117,08',
+                'Le paiement par carte nécessite JavaScript',
+                'Annuler et revenir à la facture', 'data-locale="fr"']:
+            self.assertIn(text, checkout.text)
+        cancelled = client.get(BASE + '/bills/%s/pay/cancel' % bill)
+        for text in ['<h1>Paiement non effectué</h1>',
+                "Cette facture n'est pas encore payée",
+                'Réessayer de payer', 'Retour à la facture']:
+            self.assertIn(text, cancelled.text)
+        returned = client.get(BASE + '/bills/%s/pay/return' % bill)
+        self.assertIn('<h1>Votre paiement</h1>', returned.text)
+
+        page = client.get(BASE + '/payments')
+        for text in ['<h1>Paiements</h1>', 'Moyens de paiement enregistrés',
+                'Aucun moyen de paiement enregistré.',
+                'Enregistrer un moyen de paiement',
+                'Le prélèvement automatique est désactivé',
+                "Enregistrez d'abord un moyen de paiement",
+                'Historique des paiements']:
+            self.assertIn(text, page.text)
+        response = self.post(client, '/payments/%s/autopay' % self.data['a'],
+            {'autopay': 'on', 'method': 'pm_forged'})
+        notice = client.get(response.headers['Location'][
+                response.headers['Location'].index('/%s/' % DB_NAME):])
+        self.assertIn('Choisissez un de vos moyens de paiement', notice.text)
+
+        history = client.get(BASE + '/payments/history')
+        for text in ['<h1>Historique des paiements</h1>',
+                '<th scope="col">Référence</th>',
+                '<th scope="col">Moyen de paiement</th>',
+                '<th scope="col">Factures réglées</th>']:
+            self.assertIn(text, history.text)
+        empty = self.login('b@example.com').get(BASE + '/payments/history')
+        self.assertIn('Aucun paiement pour le moment.', empty.text)

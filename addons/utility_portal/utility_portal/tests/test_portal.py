@@ -769,5 +769,30 @@ class PortalFrenchTestCase(RouteTestCase):
             headers={'Accept-Language': 'de'})
         self.assertIn('Se connecter', response.text)
 
+    def test_changed_translation_shows(self):
+        "The portal's texts, kept per process, follow a changed message"
+        client = self.client()
+        headers = {'Accept-Language': 'fr'}
+        self.assertIn('Mot de passe oublié',
+            client.get(BASE + '/login', headers=headers).text)
+
+        def write(text):
+            with Transaction().start(DB_NAME, 0) as transaction:
+                pool = Pool()
+                Message = pool.get('ir.message')
+                ModelData = pool.get('ir.model.data')
+                message = Message(ModelData.get_id(
+                        'utility_portal', 'msg_forgot_password'))
+                with Transaction().set_context(language='fr'):
+                    Message.write([message], {'text': text})
+                transaction.commit()
+        write("Mot de passe perdu ?")
+        try:
+            response = client.get(BASE + '/login', headers=headers)
+            self.assertIn('Mot de passe perdu ?', response.text)
+            self.assertNotIn('Mot de passe oublié', response.text)
+        finally:
+            write("Mot de passe oublié")
+
 
 del ModuleTestCase

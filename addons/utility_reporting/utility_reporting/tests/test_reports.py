@@ -325,6 +325,9 @@ class ReportsTestCase(unittest.TestCase):
                 else:
                     self.assertEqual(text, value)
 
+        from .test_consumption import check_pdf
+        check_pdf(self, Model, name, xml_prefix, records)
+
 
 def in_company(func):
     "Run the test as a user of a new provider"
