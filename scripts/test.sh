@@ -58,4 +58,5 @@ cd /tmp
     --pyargs utility_metering.tests utility_billing.tests \
     account_payment_paypal.tests utility_payment.tests utility_portal.tests \
     utility_reporting.tests utility_ops.tests utility_care.tests \
-    utility_statement.tests utility_integration.tests "$@"
+    utility_statement.tests utility_integration.tests \
+    -p utility_metering.tests.activation "$@"

@@ -90,7 +90,6 @@ class StatementImport(metaclass=PoolMeta):
         """Refuse a file, a statement or a bank transaction that was
         already imported (and not cancelled)"""
         pool = Pool()
-        Statement = pool.get('account.statement')
         Journal = pool.get('account.statement.journal')
         Origin = pool.get('account.statement.origin')
         if not statements:
@@ -98,31 +97,16 @@ class StatementImport(metaclass=PoolMeta):
         # Concurrent imports to a journal wait here, then see each other.
         Journal.lock(list({s.journal for s in statements}))
         company = statements[0].company
-        if duplicates := Statement.search([
-                    ('company', '=', company.id),
-                    ('utility_file_hash', '=', file_hash),
-                    ('state', '!=', 'cancelled'),
-                    ], limit=1):
-            duplicate, = duplicates
-            raise DuplicateStatementError(gettext(
-                    'utility_statement.msg_statement_file_imported',
-                    statement=duplicate.rec_name,
-                    journal=duplicate.journal.rec_name,
-                    date=duplicate.date))
-        domain = ['OR'] + [[
-                ('journal', '=', s.journal.id),
-                ('name', '=', s.name),
-                ('date', '=', s.date),
-                ] for s in statements]
-        if duplicates := Statement.search([domain,
-                    ('state', '!=', 'cancelled'),
-                    ], limit=1):
-            duplicate, = duplicates
-            raise DuplicateStatementError(gettext(
-                    'utility_statement.msg_statement_imported',
-                    statement=duplicate.rec_name,
-                    journal=duplicate.journal.rec_name,
-                    date=duplicate.date))
+        cls._utility_refuse_statement([
+                ('company', '=', company.id),
+                ('utility_file_hash', '=', file_hash),
+                ], 'utility_statement.msg_statement_file_imported')
+        cls._utility_refuse_statement(['OR'] + [[
+                    ('journal', '=', s.journal.id),
+                    ('name', '=', s.name),
+                    ('date', '=', s.date),
+                    ] for s in statements],
+            'utility_statement.msg_statement_imported')
         # The same bank transaction in another file (overlapping exports).
         numbered = {(s.journal.id, o.number, o.date, o.amount)
             for s in statements for o in s.origins if o.number}
@@ -142,6 +126,19 @@ class StatementImport(metaclass=PoolMeta):
                         number=duplicate.number,
                         date=duplicate.date,
                         statement=duplicate.statement.rec_name))
+
+    @classmethod
+    def _utility_refuse_statement(cls, domain, message):
+        "Raise message when a statement not cancelled matches domain"
+        Statement = Pool().get('account.statement')
+        if duplicates := Statement.search([domain,
+                    ('state', '!=', 'cancelled'),
+                    ], limit=1):
+            duplicate, = duplicates
+            raise DuplicateStatementError(gettext(message,
+                    statement=duplicate.rec_name,
+                    journal=duplicate.journal.rec_name,
+                    date=duplicate.date))
 
     def parse_csv(self):
         pool = Pool()

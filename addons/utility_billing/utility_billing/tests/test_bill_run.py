@@ -5,23 +5,25 @@ from decimal import Decimal
 
 from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import SQLConstraintError
-from trytond.modules.company.tests import create_company, set_company
+from trytond.modules.company.tests import set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 from utility_metering.reading_import import import_readings
 
+from utility_metering.tests.activation import activate_fixture
+
 from .tools import (
-    create_customer, create_cycle, create_payment_term, create_plan,
-    create_products, read, setup_accounting)
+    accounting_fixture, create_customer, create_cycle, create_payment_term,
+    create_plan, create_products, provider, read, setup_accounting)
 
 
 def in_company(func):
     "Run the test as a user of a new provider"
     @functools.wraps(func)
     def wrapper(self):
-        self.company = create_company()
+        self.company = provider()
         # Batches run in this transaction instead of queued tasks that
         # would only run after a commit.
         # Runs are back-dated: their past-due-date warning is skipped.
@@ -36,7 +38,7 @@ class BillRunTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_billing')
+        activate_fixture(cls, 'utility_billing', accounting_fixture)
 
     def setup(self):
         company = self.company

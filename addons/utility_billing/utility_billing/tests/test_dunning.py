@@ -5,12 +5,15 @@ from decimal import Decimal
 
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
+from utility_metering.tests.activation import activate_fixture
+
 from .tools import (
-    create_customer, create_cycle, create_payment_term, create_plan,
-    create_products, pay_invoice, read, setup_accounting, setup_dunning)
+    accounting_fixture, create_customer, create_cycle, create_payment_term,
+    create_plan, create_products, pay_invoice, provider, read,
+    setup_accounting, setup_dunning)
 
 # The bill of January 2024 is dated 1 February and due 14 days later.
 DUE = dt.date(2024, 2, 15)
@@ -20,7 +23,7 @@ def in_company(func):
     "Run the test as a user of a new provider"
     @functools.wraps(func)
     def wrapper(self):
-        self.company = create_company()
+        self.company = provider()
         with set_company(self.company):
             return func(self)
     return wrapper
@@ -36,7 +39,7 @@ class DunningTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_billing')
+        activate_fixture(cls, 'utility_billing', accounting_fixture)
 
     def setup(self, company=None, **dunning):
         company = company or self.company

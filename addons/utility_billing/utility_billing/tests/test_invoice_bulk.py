@@ -5,14 +5,15 @@ from unittest import mock
 
 from trytond import backend
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
+from utility_metering.tests.activation import activate_fixture
 
 from .. import invoice_bulk
 from .test_bill_run import in_company
 from .tools import (
-    create_customer, create_cycle, create_plan, create_products,
-    setup_accounting)
+    accounting_fixture, create_customer, create_cycle, create_plan,
+    create_products, setup_accounting)
 
 # Rows compared column by column; ids are replaced by the row's place
 # (invoice index, line sequence...) and audit dates by their presence.
@@ -103,7 +104,7 @@ class InvoiceBulkTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_billing')
+        activate_fixture(cls, 'utility_billing', accounting_fixture)
 
     def setup(self):
         pool = Pool()

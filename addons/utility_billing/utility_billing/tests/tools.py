@@ -4,20 +4,29 @@ from decimal import Decimal
 
 from trytond.modules.account.tests import create_chart, get_fiscalyear
 from trytond.modules.account_invoice.tests import set_invoice_sequences
+from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
 
 
 def setup_accounting(company, year=2024):
     """Chart with a 20% tax; fiscal years with periods and invoice numbers
-    for the billed year and today's (credit notes are dated today)"""
+    for the billed year and today's (credit notes are dated today).
+    What the company has already (from the class's fixture) is kept."""
     pool = Pool()
     Account = pool.get('account.account')
     Tax = pool.get('account.tax')
     FiscalYear = pool.get('account.fiscalyear')
     Date = pool.get('ir.date')
-    create_chart(company, tax=True)
+    if not Account.search([('company', '=', company.id)], limit=1):
+        create_chart(company, tax=True)
     for first in sorted({dt.date(year, 1, 1),
                 Date.today().replace(month=1, day=1)}):
+        if FiscalYear.search([
+                    ('company', '=', company.id),
+                    ('start_date', '<=', first),
+                    ('end_date', '>=', first),
+                    ], limit=1):
+            continue
         fiscalyear = set_invoice_sequences(get_fiscalyear(company,
                 today=first))
         fiscalyear.save()
@@ -29,6 +38,22 @@ def setup_accounting(company, year=2024):
             ], limit=1)
     tax, = Tax.search([('company', '=', company.id)], limit=1)
     return revenue, tax
+
+
+def accounting_fixture():
+    "The provider most tests bill from, with its accounts (committed)"
+    company = create_company()
+    with set_company(company):
+        setup_accounting(company)
+
+
+def provider(name='Dunder Mifflin', currency=None):
+    "The provider of the class's fixture, or a new one"
+    Company = Pool().get('company.company')
+    companies = Company.search([('party.name', '=', name)], limit=1)
+    if companies:
+        return companies[0]
+    return create_company(name, currency)
 
 
 def create_products(revenue, tax):
