@@ -11,13 +11,13 @@ from trytond.exceptions import UserError
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.currency.tests import add_currency_rate
 from trytond.pool import Pool
-from trytond.tests.test_tryton import (
-    activate_module, drop_db, with_transaction)
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
+from utility_metering.tests.activation import activate_fixture
 
 from .tools import (
     create_customer, create_cycle, create_payment_term, create_plan,
-    create_products, read, setup_accounting)
+    create_products, provider, read, setup_accounting)
 
 try:
     import pypdf
@@ -26,15 +26,10 @@ except ImportError:  # pragma: no cover
 
 
 def in_company(func):
-    "Run the test as a user of a new provider billing in dollars"
+    "Run the test as a user of the provider of springfield_fixture"
     @functools.wraps(func)
     def wrapper(self):
-        Currency = Pool().get('currency.currency')
-        usd, = Currency.create([{'name': "US Dollar", 'code': 'USD',
-                    'symbol': '$', 'digits': 2,
-                    'rounding': Decimal('0.01')}])
-        add_currency_rate(usd, 1)
-        self.company = create_company("Springfield Power & Light", usd)
+        self.company = provider("Springfield Power & Light")
         # Bill run batches run here, not as tasks queued after a commit.
         # Runs are back-dated: their past-due-date warning is skipped.
         with set_company(self.company), Transaction().set_context(
@@ -43,13 +38,48 @@ def in_company(func):
     return wrapper
 
 
+def springfield_fixture():
+    """Springfield Power & Light: billing in dollars, with its address,
+    contacts, logo and accounts"""
+    pool = Pool()
+    Company = pool.get('company.company')
+    Currency = pool.get('currency.currency')
+    Party = pool.get('party.party')
+    usd, = Currency.create([{'name': "US Dollar", 'code': 'USD',
+                'symbol': '$', 'digits': 2,
+                'rounding': Decimal('0.01')}])
+    add_currency_rate(usd, 1)
+    company = create_company("Springfield Power & Light", usd)
+    Party.write([company.party], {
+            'addresses': [('write', [a.id for a in company.party.addresses],
+                    {'street': "1 Power Plant Road",
+                        'postal_code': '49007',
+                        'city': "Springfield"})],
+            'contact_mechanisms': [('create', [
+                        {'type': 'phone', 'value': '+1 555 0100'},
+                        {'type': 'email',
+                            'value': 'billing@spl.example'}])],
+            })
+    Company.write([company], {'logo': logo(),
+            'footer': "Springfield Power & Light · Customer service "
+            "${phone} · ${email}"})
+    # The bill's logo size, resized now: Company.get_logo would store it
+    # in a new transaction, which on an in-memory SQLite database commits
+    # the test's records too.
+    image, width, height = company._logo_resize(600, 240)
+    company._logo_store_cache(image, width, height).save()
+    with set_company(company):
+        setup_accounting(company)
+
+
 def logo():
-    "A small PNG, as a provider's logo"
+    """A provider's logo at the bill's logo size (600 x 200): a smaller
+    one is resized on every bill (Tryton caches sizes it fits exactly)"""
     from PIL import Image, ImageDraw
-    image = Image.new('RGB', (240, 80), '#0b5394')
+    image = Image.new('RGB', (600, 200), '#0b5394')
     draw = ImageDraw.Draw(image)
-    draw.polygon([(130, 8), (100, 44), (122, 44), (108, 74), (146, 32),
-            (124, 32)], fill='#ffd966')
+    draw.polygon([(325, 20), (250, 110), (305, 110), (270, 185),
+            (365, 80), (310, 80)], fill='#ffd966')
     data = io.BytesIO()
     image.save(data, format='png')
     return data.getvalue()
@@ -65,32 +95,10 @@ class BillReportTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_billing')
-
-    @classmethod
-    def tearDownClass(cls):
-        # Company.get_logo caches in a new transaction, which on an
-        # in-memory SQLite database commits the test's data too.
-        drop_db()
+        activate_fixture(cls, 'utility_billing', springfield_fixture)
 
     def setup(self):
-        pool = Pool()
-        Company = pool.get('company.company')
-        Party = pool.get('party.party')
         company = self.company
-        Party.write([company.party], {
-                'addresses': [('write', [a.id for a in company.party.addresses],
-                        {'street': "1 Power Plant Road",
-                            'postal_code': '49007',
-                            'city': "Springfield"})],
-                'contact_mechanisms': [('create', [
-                            {'type': 'phone', 'value': '+1 555 0100'},
-                            {'type': 'email',
-                                'value': 'billing@spl.example'}])],
-                })
-        Company.write([company], {'logo': logo(),
-                'footer': "Springfield Power & Light · Customer service "
-                "${phone} · ${email}"})
         revenue, tax = setup_accounting(company)
         self.products = create_products(revenue, tax)
         self.plan = create_plan(company, self.products)

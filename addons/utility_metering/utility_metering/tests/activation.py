@@ -13,12 +13,15 @@ would not register such a module's extra parts afterwards, so the result
 would differ from a fresh activation."""
 from trytond import backend
 from trytond.modules import get_module_info
+from trytond.pool import Pool
 from trytond.tests import test_tryton
 from trytond.transaction import Transaction, TransactionError
 
 _activate_module = test_tryton.activate_module
 # cache name -> (language, modules activated), for the caches of this run
 _cached = {}
+# cache name -> the pool Tryton started on a copy of that database
+_pools = {}
 
 
 def _closure(modules):
@@ -56,6 +59,23 @@ def _restore(name):
     return False
 
 
+def _restore_db_cache(name):
+    """Like restore_db_cache but the pool started on an earlier copy of the
+    same database is used again: starting one takes seconds per class."""
+    database = test_tryton.DB_NAME
+    if name not in _pools:
+        if not test_tryton.restore_db_cache(name):
+            return False
+        _pools[name] = (Pool._pools[database], Pool._pool_modules[database])
+        return True
+    if not _restore(name):
+        return False
+    with Pool._lock:
+        Pool._pools[database], Pool._pool_modules[database] = _pools[name]
+        Pool._pool_instances.clear()
+    return True
+
+
 def activate_module(modules, lang='en'):
     if isinstance(modules, str):
         modules = [modules]
@@ -67,7 +87,7 @@ def activate_module(modules, lang='en'):
         # A class that keeps the database of the class before it: its
         # modules may be more than closure, so it is no base.
         return _activate_module(modules, lang=lang)
-    if test_tryton.restore_db_cache(name):
+    if _restore_db_cache(name):
         return
     closure = _closure(modules)
     base = _base(closure, lang)
@@ -95,7 +115,7 @@ def activate_fixture(test_class, modules, fixture):
     test_tryton.drop_db()
     # The next class must not find the fixture's records.
     test_class.addClassCleanup(test_tryton.drop_db)
-    if test_tryton.restore_db_cache(name):
+    if _restore_db_cache(name):
         return
     test_tryton.activate_module(modules)
     extras = {}

@@ -5,12 +5,13 @@ from decimal import Decimal
 
 from trytond.exceptions import UserError
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
+from utility_metering.tests.activation import activate_fixture
 
 from ..exceptions import DuplicateStatementError
 from .tools import (
     PAYER_IBAN, bill_run, csv_file, import_statement, in_company,
-    meter_reads, validate)
+    meter_reads, statement_fixture, validate)
 
 JAN = dt.date(2024, 1, 31)
 
@@ -25,7 +26,7 @@ class StatementImportTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_statement')
+        activate_fixture(cls, 'utility_statement', statement_fixture)
 
     def january_bill(self):
         "Bill 1 (RF74 1) of 117.08 to customer 1 who owns PAYER_IBAN"

@@ -6,12 +6,14 @@ from trytond.exceptions import UserError
 from trytond.modules.account.tests import create_chart
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
+
+from utility_metering.tests.activation import activate_fixture
 
 from .tools import (
     bill_run, create_bank_journal, csv_file, import_statement, in_company,
-    meter_reads, receivable_balance, validate)
+    meter_reads, receivable_balance, statement_fixture, validate)
 
 JAN, FEB = dt.date(2024, 1, 31), dt.date(2024, 2, 29)
 
@@ -21,7 +23,7 @@ class StatementMatchTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_statement')
+        activate_fixture(cls, 'utility_statement', statement_fixture)
 
     def pay(self, *rows):
         "Import a CSV statement of (reference, amount[, transaction id])"
@@ -152,7 +154,6 @@ class StatementMatchTestCase(unittest.TestCase):
     def test_small_credit_reduces_next_bill(self):
         "A credit smaller than the next bill leaves the rest to pay"
         pool = Pool()
-        Invoice = pool.get('account.invoice')
         self.january_bill()
         validate([self.pay(('RF74 1', '127.08'))])
         meter_reads(self, 1, 2142, start=dt.date(2024, 3, 1))

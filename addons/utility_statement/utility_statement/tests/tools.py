@@ -8,39 +8,53 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from utility_billing.tests.tools import (
-    create_customer, create_cycle, create_plan, create_products, read,
-    setup_accounting)
+    create_customer, create_cycle, create_plan, create_products, provider,
+    read, setup_accounting)
 
 # The provider's bank account (statement files name it) and a payer's.
 COMPANY_IBAN = 'BE71096123456769'
 PAYER_IBAN = 'DE79370400440123619900'
 
 
+def statement_fixture():
+    """The provider billed in USD with its accounts, rate plan, billing
+    cycle and bank journal (committed once per run)"""
+    currency = create_currency('USD')
+    add_currency_rate(currency, 1)
+    company = create_company(currency=currency)
+    with set_company(company):
+        revenue, tax = setup_accounting(company)
+        create_plan(company, create_products(revenue, tax))
+        create_cycle(company)
+        create_bank_journal(company)
+
+
 def in_company(func):
-    "Run the test as a user of a new provider billed in USD"
+    "Run the test as a user of statement_fixture's provider"
     @functools.wraps(func)
     def wrapper(self):
+        pool = Pool()
+        Plan = pool.get('utility.rate.plan')
+        Cycle = pool.get('utility.billing.cycle')
+        StatementJournal = pool.get('account.statement.journal')
         # with_transaction may run the test again (to take locks): start
         # from no customer each time.
         self.customers = {}
-        currency = create_currency('USD')
-        add_currency_rate(currency, 1)
-        self.company = create_company(currency=currency)
+        self.company = provider()
+        company = [('company', '=', self.company.id)]
+        self.plan, = Plan.search(company, order=[('id', 'ASC')], limit=1)
+        self.cycle, = Cycle.search(company, order=[('id', 'ASC')], limit=1)
+        self.journal, = StatementJournal.search(
+            company, order=[('id', 'ASC')], limit=1)
+        # Imports lock the (committed) journal: Tryton restarts the
+        # transaction to take the lock, which a subTest would swallow.
+        StatementJournal.lock([self.journal])
         # Bill runs post in this transaction; back-dated runs ask no
         # warning (see utility_billing's bill run tests).
         with set_company(self.company), Transaction().set_context(
                 bill_run_inline=True, _skip_warnings=True):
-            setup_billing(self)
             return func(self)
     return wrapper
-
-
-def setup_billing(test):
-    company = test.company
-    revenue, tax = setup_accounting(company)
-    test.plan = create_plan(company, create_products(revenue, tax))
-    test.cycle = create_cycle(company)
-    test.journal = create_bank_journal(company)
 
 
 def create_bank_journal(company, iban=COMPANY_IBAN, validation='amount'):
