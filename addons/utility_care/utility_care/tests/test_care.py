@@ -9,11 +9,13 @@ from trytond.modules.company.tests import (
     CompanyTestMixin, create_company, create_employee, set_company)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import (
-    ModuleTestCase, activate_module, with_transaction)
+    ModuleTestCase, with_transaction)
 from trytond.transaction import Transaction
 from utility_billing.tests.tools import (
-    create_customer, create_cycle, create_payment_term, create_plan,
-    create_products, read, setup_accounting, setup_dunning)
+    accounting_fixture, create_customer, create_cycle, create_payment_term,
+    create_plan, create_products, provider, read, setup_accounting,
+    setup_dunning)
+from utility_metering.tests.activation import activate_fixture
 
 # 8.0 looks entry points up on every import_module call (slow tests).
 trytond.tools.misc.import_module = functools.cache(
@@ -36,7 +38,7 @@ class CareTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_care')
+        activate_fixture(cls, 'utility_care', accounting_fixture)
 
     def setup(self, dunning=False):
         company = self.company
@@ -91,7 +93,7 @@ class CareTestCase(unittest.TestCase):
     def in_company(func):
         @functools.wraps(func)
         def wrapper(self):
-            self.company = create_company()
+            self.company = provider()
             with set_company(self.company):
                 return func(self)
         return wrapper

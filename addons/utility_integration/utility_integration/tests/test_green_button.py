@@ -7,7 +7,8 @@ from lxml import etree
 
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
+from utility_metering.tests.activation import activate_fixture
 from trytond.transaction import Transaction
 
 from utility_integration import espi
@@ -16,8 +17,8 @@ from utility_integration.exceptions import GreenButtonError
 from utility_billing.tests.tools import read
 
 from .tools import (
-    BILLING, METERING, SERVICE, as_user, billed_data, in_company, local,
-    user)
+    BILLING, METERING, SERVICE, as_user, billed_data, in_company,
+    integration_fixture, local, user)
 
 NS = {'a': espi.NS_ATOM, 'espi': espi.NS_ESPI}
 
@@ -40,7 +41,7 @@ class GreenButtonTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_integration')
+        activate_fixture(cls, 'utility_integration', integration_fixture)
 
     @with_transaction()
     @in_company

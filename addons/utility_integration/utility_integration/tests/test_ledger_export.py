@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
+from utility_metering.tests.activation import activate_fixture
 from trytond.transaction import Transaction
 
 from utility_billing.tests.tools import pay_invoice
@@ -17,7 +18,8 @@ from utility_integration import ledger_export
 from utility_integration.exceptions import LedgerExportError
 
 from .tools import (
-    ACCOUNTANT, BILLING, METERING, as_user, billed_data, in_company, user)
+    ACCOUNTANT, BILLING, METERING, as_user, billed_data, in_company,
+    integration_fixture, user)
 
 
 def read_csv(content):
@@ -34,7 +36,7 @@ class LedgerExportTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_integration')
+        activate_fixture(cls, 'utility_integration', integration_fixture)
 
     def setup(self):
         "Billed January and February, one bill paid in February"

@@ -7,14 +7,16 @@ from decimal import Decimal
 
 from trytond.model.exceptions import AccessError
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
+from utility_metering.tests.activation import activate_fixture
 
 from utility_billing.tests.tools import read
 from utility_integration.exceptions import MeterSourceError
 
 from .soap_server import WSDL, MeterReadingServer
 from .tools import (
-    ADMIN, METERING, SERVICE, as_user, in_company, local, user)
+    ADMIN, METERING, SERVICE, as_user, in_company, local, provider_fixture,
+    user)
 
 UTC = dt.timezone.utc
 
@@ -28,7 +30,7 @@ class MeterSourceTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('utility_integration')
+        activate_fixture(cls, 'utility_integration', provider_fixture)
 
     def setUp(self):
         self.server = MeterReadingServer()

@@ -9,8 +9,8 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from utility_billing.tests.tools import (
-    create_customer, create_cycle, create_plan, create_products, read,
-    setup_accounting)
+    create_customer, create_cycle, create_plan, create_products, provider,
+    read, setup_accounting)
 
 ADMIN = 'utility_metering.group_utility_admin'
 BILLING = 'utility_billing.group_billing'
@@ -21,16 +21,32 @@ GROUPS = [ADMIN, BILLING, METERING, SERVICE, ACCOUNTANT]
 TIMEZONE = 'America/New_York'
 
 
+def provider_fixture():
+    """A provider in New York time billing in USD (840) with its accounts
+    (committed)"""
+    company = create_company()
+    company.timezone = TIMEZONE
+    company.save()
+    company.currency.numeric_code = '840'
+    company.currency.save()
+    with set_company(company):
+        setup_accounting(company)
+    return company
+
+
+def integration_fixture():
+    "provider_fixture's provider with billed_data (committed)"
+    company = provider_fixture()
+    with set_company(company), Transaction().set_context(
+            bill_run_inline=True, _skip_warnings=True):
+        billed_data(company)
+
+
 def in_company(func):
-    "Run the test inside a new provider (New York time, USD 840)"
+    "Run the test inside the provider of the class's fixture"
     @functools.wraps(func)
     def wrapper(self):
-        company = create_company()
-        company.timezone = TIMEZONE
-        company.save()
-        company.currency.numeric_code = '840'
-        company.currency.save()
-        self.company = company
+        self.company = company = provider()
         # Bill runs process inline instead of queued tasks; they are
         # back-dated, so their past-due-date warning is skipped.
         with set_company(company), Transaction().set_context(
@@ -56,6 +72,15 @@ def billed_data(company):
     pool = Pool()
     Run = pool.get('utility.bill.run')
     Bill = pool.get('utility.bill')
+    Agreement = pool.get('utility.service.agreement')
+    agreements = Agreement.search([('company', '=', company.id)],
+        order=[('id', 'ASC')])
+    if agreements:
+        # integration_fixture's, committed
+        agreement1, agreement2 = agreements
+        bills = Bill.search([('company', '=', company.id)],
+            order=[('period_start', 'ASC'), ('id', 'ASC')])
+        return agreement1, agreement2, bills
     revenue, tax = setup_accounting(company)
     products = create_products(revenue, tax)
     plan = create_plan(company, products)
