@@ -14,7 +14,15 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 from .paypal_server import PayPalServer
-from .tools import create_payment, create_receivable_line, setup_paypal
+from .tools import (
+    create_payment, create_receivable_line, paypal_fixture, setup_paypal)
+
+try:
+    # This repository's test plugin: the company with its chart is built
+    # once per run instead of in each test.
+    from utility_metering.tests.activation import activate_fixture
+except ImportError:
+    activate_fixture = None
 
 
 class PayPalServerMixin:
@@ -31,6 +39,12 @@ class AccountPaymentPaypalTestCase(
         PayPalServerMixin, CompanyTestMixin, ModuleTestCase):
     "Test Account Payment PayPal module"
     module = 'account_payment_paypal'
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if activate_fixture:
+            activate_fixture(cls, cls.module, paypal_fixture)
 
     def approve(self, payment, decline=False):
         self.server.approve(payment.paypal_order_id, decline=decline)

@@ -45,15 +45,9 @@ def configure_secrets_key():
 configure_secrets_key()
 
 
-def setup_paypal(server, currency='USD'):
-    "Create a company with a chart, a PayPal account and journal"
-    pool = Pool()
-    Account = pool.get('account.account')
-    FiscalYear = pool.get('account.fiscalyear')
-    PayPalAccount = pool.get('account.payment.paypal.account')
-    Journal = pool.get('account.payment.journal')
-    Party = pool.get('party.party')
-
+def create_accounting_company(currency='USD'):
+    "A company in currency with a chart and this year's fiscal year"
+    FiscalYear = Pool().get('account.fiscalyear')
     currency = create_currency(currency)
     add_currency_rate(currency, 1)
     company = create_company(currency=currency)
@@ -61,6 +55,29 @@ def setup_paypal(server, currency='USD'):
     fiscalyear = get_fiscalyear(company)
     fiscalyear.save()
     FiscalYear.create_period([fiscalyear])
+    return company
+
+
+def paypal_fixture():
+    "A company billing in USD with its accounts (committed once per run)"
+    create_accounting_company('USD')
+
+
+def setup_paypal(server, currency='USD'):
+    "Create a company with a chart, a PayPal account and journal"
+    pool = Pool()
+    Account = pool.get('account.account')
+    PayPalAccount = pool.get('account.payment.paypal.account')
+    Journal = pool.get('account.payment.journal')
+    Party = pool.get('party.party')
+
+    Company = pool.get('company.company')
+    companies = Company.search([('currency.code', '=', currency)], limit=1)
+    if companies:
+        # paypal_fixture's
+        company, = companies
+    else:
+        company = create_accounting_company(currency)
     receivable, = Account.search([
             ('type.receivable', '=', True),
             ('closed', '=', False),
