@@ -38,7 +38,7 @@ def _base(closure, lang):
     "The name of the largest cached set that closure can extend"
     best, best_size = None, 0
     for name, (cache_lang, cached) in _cached.items():
-        if cache_lang != lang or not cached < closure:
+        if cache_lang != lang or not cached <= closure:
             continue
         added = closure - cached
         if any(set(get_module_info(m).get('extras_depend', [])) & added
@@ -99,8 +99,29 @@ def activate_module(modules, lang='en'):
     _cached[name] = (lang, closure)
 
 
+def activate_modules(modules, *setup):
+    "trytond.tests.tools.activate_modules (scenarios) through activate_module"
+    from trytond.tests import tools
+    if isinstance(modules, str):
+        modules = [modules]
+    cache_name = '-'.join(sorted(modules))
+    if setup_name := '|'.join(tools._func_name(f) for f in setup):
+        cache_name += f'--{setup_name}'
+    test_tryton.drop_db()
+    if _restore_db_cache(cache_name):
+        return tools._get_config()
+    activate_module(sorted(modules))
+    config = tools._get_config()
+    for func in setup:
+        func(config=config)
+    test_tryton.backup_db_cache(cache_name)
+    return config
+
+
 def pytest_configure(config):
+    from trytond.tests import tools
     test_tryton.activate_module = activate_module
+    tools.activate_modules = activate_modules
 
 
 def activate_fixture(test_class, modules, fixture):
