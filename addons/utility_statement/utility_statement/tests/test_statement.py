@@ -153,7 +153,6 @@ class StatementMatchTestCase(unittest.TestCase):
     @in_company
     def test_small_credit_reduces_next_bill(self):
         "A credit smaller than the next bill leaves the rest to pay"
-        pool = Pool()
         self.january_bill()
         validate([self.pay(('RF74 1', '127.08'))])
         meter_reads(self, 1, 2142, start=dt.date(2024, 3, 1))
