@@ -94,6 +94,20 @@ class Bill(ModelSQL, ModelView):
 
 
     @classmethod
+    def get_invoices(cls, items):
+        """The unsaved invoices of items (as create_bills takes them), in
+        the same order.
+
+        Called once per batch: modules that complete the invoices or their
+        lines (e.g. with analytic accounts) extend it and read what they
+        need once for all items."""
+        Date = Pool().get('ir.date')
+        return [agreement.get_invoice(
+                run.invoice_date if run else Date.today(),
+                start, end, priced)
+            for agreement, start, end, usage, priced, run in items]
+
+    @classmethod
     def create_bills(cls, items):
         """Post one invoice and store one bill per item.
 
@@ -101,12 +115,8 @@ class Bill(ModelSQL, ModelView):
         None). The readings used become billed, so they cannot change.
         """
         pool = Pool()
-        Invoice = pool.get('account.invoice')
         Reading = pool.get('utility.meter.reading')
-        invoices = [agreement.get_invoice(
-                run.invoice_date if run else Pool().get('ir.date').today(),
-                start, end, priced)
-            for agreement, start, end, usage, priced, run in items]
+        invoices = cls.get_invoices(items)
         # Staff confirmed a back-dated run once (BillRun.process), so the
         # per-invoice warning about due dates in the past is not asked again.
         with Transaction().set_context(
