@@ -538,17 +538,26 @@ def usage_rows(portal, agreement):
             } for b in bills_of(portal, agreement)]
 
 
+# Links other modules add to the usage page (e.g. utility_integration's
+# Green Button download): functions of the portal that return a list of
+# (url, label). Routes are global, so a function returns nothing in a
+# database where its module is not activated.
+usage_links = []
+
+
 @page('/usage')
 def usage(portal):
     agreement = portal.agreement
-    rows, chart_ = [], None
+    rows, chart_, links = [], None, []
     if agreement:
         bills = bills_of(portal, agreement)
         rows = usage_rows(portal, agreement)
         chart_ = chart(portal, usage_series(bills, 13),
             unit_symbol(bills[-1]) if bills else '')
+        links = [link for links_of in usage_links
+            for link in links_of(portal)]
     return portal.render('usage.html', title=_('msg_usage'), rows=rows,
-        chart=chart_, currency=agreement.company.currency
+        chart=chart_, links=links, currency=agreement.company.currency
         if agreement else None)
 
 
