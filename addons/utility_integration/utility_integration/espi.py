@@ -207,10 +207,7 @@ def green_button_xml(agreement_or_party, start, end):
     the logged-in customer's own party."""
     pool = Pool()
     Agreement = pool.get('utility.service.agreement')
-    if not start or not end or start > end:
-        raise GreenButtonError(gettext(
-                'utility_integration.msg_green_button_dates',
-                start=start, end=end))
+    _check_dates(start, end)
     name = agreement_or_party.__name__
     if name == 'utility.service.agreement':
         agreements = [agreement_or_party]
@@ -231,6 +228,27 @@ def green_button_xml(agreement_or_party, start, end):
         raise TypeError("an agreement or a party: %s" % name)
     builder = _Builder(party, start, end)
     return builder.build(agreements)
+
+
+def agreements_xml(agreements, start, end):
+    """The Green Button XML of some agreements of one customer over the
+    local dates [start, end] (the portal exports those of a service
+    point)."""
+    _check_dates(start, end)
+    parties = {a.party for a in agreements}
+    if len(parties) != 1:
+        raise ValueError("agreements of one party: %s" % parties)
+    party, = parties
+    agreements = sorted(agreements,
+        key=lambda a: (a.company.id, a.start_date, a.id))
+    return _Builder(party, start, end).build(agreements)
+
+
+def _check_dates(start, end):
+    if not start or not end or start > end:
+        raise GreenButtonError(gettext(
+                'utility_integration.msg_green_button_dates',
+                start=start, end=end))
 
 
 class _Builder:
