@@ -230,6 +230,48 @@ class PortalGreenButtonTestCase(unittest.TestCase):
                 self.assertEqual(response.status_code, 303)
                 self.assertIn('/portal/login?next=', response.location)
 
+    def test_french(self):
+        "The page follows the customer's language"
+        here = os.path.dirname(os.path.dirname(__file__))
+
+        def set_lang(code):
+            with Transaction().start(DB_NAME, 0) as transaction:
+                pool = Pool()
+                Lang = pool.get('ir.lang')
+                Translation = pool.get('ir.translation')
+                Party = pool.get('party.party')
+                User = pool.get('web.user')
+                Company = pool.get('company.company')
+                lang = None
+                if code:
+                    lang, = Lang.search([('code', '=', code)])
+                    Lang.write([lang], {'translatable': True})
+                    # This module's texts only: loading every module's
+                    # French takes long.
+                    Translation.translation_import(code,
+                        'utility_integration',
+                        [os.path.join(here, 'locale', code + '.po')])
+                user, = User.search([('email', '=', 'two@example.com')])
+                company, = Company.search([])
+                with Transaction().set_context(company=company.id):
+                    Party.write([Party(user.party.id)],
+                        {'lang': lang.id if lang else None})
+                transaction.commit()
+
+        set_lang('fr')
+        try:
+            client = self.login('two@example.com')
+            response = client.get(BASE + '/usage')
+            self.assertIn('Green Button : télécharger mes données',
+                response.text)
+            response = client.get(BASE + '/green-button')
+            self.assertIn('lang="fr"', response.text)
+            self.assertIn('<label for="service_point">Point de service'
+                '</label>', response.text)
+            self.assertIn('Télécharger</button>', response.text)
+        finally:
+            set_lang(None)
+
     @with_transaction()
     def test_messages_defined(self):
         "Every text the portal page asks for is a message"
