@@ -2,7 +2,7 @@
 import datetime as dt
 
 from trytond.model import ModelSQL, ModelView, Unique, fields
-from trytond.pool import PoolMeta
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
 from .events import CHANNELS, DEFAULT_CHANNELS, EVENTS
@@ -118,3 +118,31 @@ class Party(metaclass=PoolMeta):
         if when <= local:
             when += dt.timedelta(days=1)
         return when
+
+    def set_notification_channels(self, wanted, shown=None):
+        """Keep as preferences the channels of wanted (event: channels)
+        that differ from the defaults, among the channels shown"""
+        Preference = Pool().get('utility.notification.preference')
+        if shown is None:
+            shown = {c for c, _ in CHANNELS}
+        defaults = self._notification_defaults()
+        existing = {(p.event, p.channel): p
+            for p in self.notification_preferences}
+        to_save, to_delete = [], []
+        for event, _ in EVENTS:
+            for channel in sorted(shown):
+                enabled = channel in wanted.get(event, set())
+                preference = existing.get((event, channel))
+                if enabled == (channel in defaults):
+                    if preference:
+                        to_delete.append(preference)
+                    continue
+                if preference is None:
+                    preference = Preference(party=self, event=event,
+                        channel=channel)
+                elif preference.enabled == enabled:
+                    continue
+                preference.enabled = enabled
+                to_save.append(preference)
+        Preference.delete(to_delete)
+        Preference.save(to_save)
