@@ -14,7 +14,7 @@ fi
     -e addons/account_payment_paypal -e addons/utility_payment \
     -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops \
     -e addons/utility_care -e addons/utility_statement \
-    -e addons/utility_integration
+    -e addons/utility_integration -e addons/utility_notification
 ROOT="$PWD"
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
@@ -59,4 +59,5 @@ cd /tmp
     account_payment_paypal.tests utility_payment.tests utility_portal.tests \
     utility_reporting.tests utility_ops.tests utility_care.tests \
     utility_statement.tests utility_integration.tests \
+    utility_notification.tests \
     -p utility_metering.tests.activation "$@"
