@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
+# TEST_JOBS=2 runs the suite as two processes side by side (below).
 # TEST_NO_INSTALL=1 skips pip (CI installs once, then runs both
 # databases side by side).
 [ "${TEST_NO_INSTALL:-0}" = 1 ] || .venv/bin/pip install -q -r requirements.txt \
@@ -52,12 +53,46 @@ PYEOF
     fi
 fi
 export DB_CACHE
+# Two groups of about equal run time. Each activates the module sets it
+# needs (the second repeats billing's); TEST_JOBS=2 runs them side by
+# side, each on its own database and cache.
+GROUP_1=(utility_metering.tests utility_billing.tests
+    account_payment_paypal.tests utility_statement.tests
+    utility_integration.tests utility_ops.tests)
+GROUP_2=(utility_payment.tests utility_portal.tests utility_reporting.tests
+    utility_care.tests utility_notification.tests)
+run_tests() {
+    (cd /tmp && "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
+        -p utility_metering.tests.activation --pyargs "$@")
+}
 echo "Testing on ${TRYTOND_DATABASE__URI} (database ${DB_NAME})"
-cd /tmp
-"$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
-    --pyargs utility_metering.tests utility_billing.tests \
-    account_payment_paypal.tests utility_payment.tests utility_portal.tests \
-    utility_reporting.tests utility_ops.tests utility_care.tests \
-    utility_statement.tests utility_integration.tests \
-    utility_notification.tests \
-    -p utility_metering.tests.activation "$@"
+if [ "${TEST_JOBS:-1}" = 1 ]; then
+    run_tests "${GROUP_1[@]}" "${GROUP_2[@]}" "$@"
+    exit
+fi
+JOBS_DIR="$(mktemp -d)"
+pids=()
+packages() {
+    if [ "$1" = 1 ]; then echo "${GROUP_1[@]}"; else echo "${GROUP_2[@]}"; fi
+}
+for group in 1 2; do
+    cache="$DB_CACHE"
+    if [[ "$TRYTOND_DATABASE__URI" != postgresql* ]]; then
+        cache="$JOBS_DIR/cache-$group"
+    fi
+    # An in-memory SQLite database is each process's own.
+    name="$DB_NAME"
+    [ "$DB_NAME" = :memory: ] || name="${DB_NAME}_$group"
+    # shellcheck disable=SC2046
+    DB_CACHE="$cache" DB_NAME="$name" run_tests $(packages $group) "$@" \
+        > "$JOBS_DIR/$group.log" 2>&1 &
+    pids+=($!)
+done
+status=0
+for group in 1 2; do
+    wait "${pids[$((group - 1))]}" || status=$?
+    echo "=== $(packages $group)"
+    cat "$JOBS_DIR/$group.log"
+done
+rm -rf "$JOBS_DIR"
+exit $status

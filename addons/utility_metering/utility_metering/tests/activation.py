@@ -118,9 +118,21 @@ def activate_modules(modules, *setup):
     return config
 
 
+_db_cache_file = test_tryton._db_cache_file
+
+
+def db_cache_file(path, name):
+    """The cache of name for this run's database only: parallel runs
+    (scripts/test.sh with TEST_JOBS) share PostgreSQL's template
+    databases, and one must not restore a template the other is still
+    writing."""
+    return _db_cache_file(path, '%s:%s' % (test_tryton.DB_NAME, name))
+
+
 def pytest_configure(config):
     from trytond.tests import tools
     test_tryton.activate_module = activate_module
+    test_tryton._db_cache_file = db_cache_file
     tools.activate_modules = activate_modules
 
 
