@@ -325,3 +325,10 @@ class MeterInstallation(ModelSQL, ModelView):
     @fields.depends('meter', '_parent_meter.service_type')
     def on_change_with_service_type(self, name=None):
         return self.meter.service_type if self.meter else None
+
+    @classmethod
+    def validate(cls, installations):
+        super().validate(installations)
+        # A zone's bulk meter never measures one of the zone's customers.
+        Zone = Pool().get('utility.supply.zone')
+        Zone.check_installations(installations)
