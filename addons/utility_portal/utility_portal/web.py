@@ -4,6 +4,7 @@ import datetime as dt
 import hmac
 import logging
 import os
+import re
 import secrets
 from decimal import Decimal
 from functools import wraps
@@ -58,10 +59,32 @@ NOTICES = {
 
 
 class PortalError(Exception):
-    "Stops a request with an error page of the status"
-    def __init__(self, status):
+    """Stops a request with an error page of the status (and the text of
+    message, a key of ours, instead of the status's own)"""
+    def __init__(self, status, message=None):
         super().__init__(status)
         self.status = status
+        self.message = message
+
+
+# Characters no form field of the portal may hold: C0 controls but tab,
+# line feed and carriage return (which a text area sends), DEL and the C1
+# controls. NUL above all: PostgreSQL refuses it in text (a server error),
+# SQLite would store it, and nobody types it.
+CONTROL_CHARACTERS = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]')
+
+
+def check_input(request):
+    """Refuse (400, saying why) a query string or form value with control
+    characters, before a page reads it"""
+    sources = [request.args]
+    if request.method == 'POST':
+        sources.append(request.form)
+    for source in sources:
+        for key, value in source.items(multi=True):
+            if CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(
+                    value):
+                raise PortalError(400, 'msg_error_control_characters')
 
 
 # (database, language, key) -> text: a page asks for dozens of texts. Kept
@@ -136,7 +159,7 @@ class Portal:
         User = pool.get('web.user')
         Agreement = pool.get('utility.service.agreement')
         key = self.request.cookies.get(SESSION_COOKIE)
-        if not key:
+        if not key or CONTROL_CHARACTERS.search(key):
             return
         user = User.get_user(key)
         if not user or not user.active or not user.email_valid:
@@ -236,7 +259,9 @@ class Portal:
     def check_csrf(self):
         sent = self.request.form.get('csrf_token', '')
         cookie = self.request.cookies.get(CSRF_COOKIE, '')
-        if not cookie or not hmac.compare_digest(sent, cookie):
+        # (compare_digest takes str of ASCII only: compare their bytes)
+        if not cookie or not hmac.compare_digest(
+                sent.encode('utf-8'), cookie.encode('utf-8')):
             raise PortalError(403)
 
     def decimal(self, name):
@@ -318,14 +343,14 @@ def set_cookie(response, portal, name, value, max_age):
             secure=secure_cookie(), httponly=True, samesite='Lax')
 
 
-def error_page(portal, status):
+def error_page(portal, status, message=None):
     titles = {
         400: 'msg_error_400', 403: 'msg_error_403', 404: 'msg_error_404',
         405: 'msg_error_405', 429: 'msg_error_429', 500: 'msg_error_500',
         }
     key = titles.get(status, 'msg_error_500')
     return portal.render('error.html', status=status,
-        title=_(key), message=_(key + '_text'))
+        title=_(key), message=_(message or key + '_text'))
 
 
 FALLBACK = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
@@ -358,6 +383,7 @@ def page(path, methods=('GET',), auth=True, readonly=None):
                     raise PortalError(404)
                 portal.load_user()
                 portal.set_language()
+                check_input(request)
                 with transaction.set_context(language=portal.lang.code,
                         company=(portal.agreement.company.id
                             if portal.agreement else None)):
@@ -378,8 +404,9 @@ def page(path, methods=('GET',), auth=True, readonly=None):
             except (TransactionError, backend.DatabaseOperationalError):
                 raise  # with_transaction retries these
             except Exception as exception:
+                message = None
                 if isinstance(exception, PortalError):
-                    status = exception.status
+                    status, message = exception.status, exception.message
                 elif isinstance(exception, RateLimitException):
                     status = 429
                 elif isinstance(exception, HTTPException):
@@ -392,7 +419,7 @@ def page(path, methods=('GET',), auth=True, readonly=None):
                 if portal.lang is None:
                     portal.set_language()
                 with transaction.set_context(language=portal.lang.code):
-                    return error_page(portal, status)
+                    return error_page(portal, status, message)
 
         transactional = with_transaction(readonly=readonly)(in_transaction)
 
