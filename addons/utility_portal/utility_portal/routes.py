@@ -541,7 +541,8 @@ def usage_rows(portal, agreement):
 # Links other modules add to the usage page (e.g. utility_integration's
 # Green Button download): functions of the portal that return a list of
 # (url, label). Routes are global, so a function returns nothing in a
-# database where its module is not activated.
+# database where its module is not activated. (The same for the main
+# navigation and the profile page: web.menu_links and web.profile_links.)
 usage_links = []
 
 

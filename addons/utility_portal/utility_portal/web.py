@@ -8,6 +8,7 @@ import re
 import secrets
 from decimal import Decimal
 from functools import wraps
+from typing import NamedTuple
 
 from genshi.template import TemplateLoader
 from werkzeug.exceptions import HTTPException
@@ -56,6 +57,36 @@ NOTICES = {
     'autopay_off': 'msg_notice_autopay_off',
     'autopay_needs_method': 'msg_notice_autopay_needs_method',
     }
+
+
+# The main navigation: path and text of the portal's own pages. Other
+# modules add theirs through menu_links, before the profile.
+MENU = [
+    ('/dashboard', 'msg_dashboard'),
+    ('/bills', 'msg_bills'),
+    ('/reading', 'msg_submit_reading'),
+    ('/usage', 'msg_usage'),
+    ('/payments', 'msg_payments'),
+    ('/requests', 'msg_requests'),
+    ]
+
+
+class MenuLink(NamedTuple):
+    "An entry of the main navigation; badge: a short count shown beside it"
+    url: str
+    label: str
+    badge: str | None = None
+    # what the badge means, for screen readers (e.g. "3 unread")
+    badge_label: str | None = None
+
+
+# Links other modules add to the portal (e.g. utility_notification's
+# notifications): functions of the portal, called once per page, that
+# return a list of MenuLink (menu_links, main navigation) or of (url,
+# label) (profile_links, profile page). Routes are global, so a function
+# returns nothing in a database where its module is not activated.
+menu_links = []
+profile_links = []
 
 
 class PortalError(Exception):
@@ -152,6 +183,7 @@ class Portal:
             self.csrf_token = secrets.token_hex(32)
             self.cookies.append((CSRF_COOKIE, self.csrf_token, None))
         self.lang = None
+        self._menu = None
 
     # --- identity -----------------------------------------------------
     def load_user(self):
@@ -215,6 +247,22 @@ class Portal:
             if code:
                 code = code.replace('-', '_')
         self.lang = Lang.get(code)
+
+    # --- navigation ---------------------------------------------------
+    def menu(self):
+        "The MenuLink of the main navigation, other modules' included"
+        if self._menu is None:
+            links = [MenuLink(self.url(path), _(key)) for path, key in MENU]
+            for links_of in menu_links:
+                links += links_of(self)
+            links.append(MenuLink(self.url('/profile'), _('msg_profile')))
+            self._menu = links
+        return self._menu
+
+    def profile_links(self):
+        "(url, label) of the pages other modules link from the profile"
+        return [link for links_of in profile_links
+            for link in links_of(self)]
 
     # --- formatting ---------------------------------------------------
     def url(self, path, **params):

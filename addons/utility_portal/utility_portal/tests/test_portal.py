@@ -20,6 +20,8 @@ from trytond.tests.test_tryton import (
     DB_NAME, ModuleTestCase, RouteTestCase, with_transaction)
 from trytond.transaction import Transaction, TransactionError
 
+from utility_portal import web
+
 # 8.0 looks entry points up on every import_module call (slow tests).
 trytond.tools.misc.import_module = functools.cache(
     trytond.tools.misc.import_module)
@@ -600,6 +602,43 @@ class PortalRouteTestCase(RouteTestCase):
         self.assertRegex(sheet, r'<c r="A2" s="\d+"><v>45292</v></c>')
         self.assertRegex(sheet, r'<c r="C2" s="\d"><v>[0-9.]+</v></c>')
         self.assertRegex(sheet, r'<c r="F2" s="\d"><v>[0-9.]+</v></c>')
+
+    def test_links_of_other_modules(self):
+        "Other modules add entries to the menu and links to the profile"
+        def menu(portal):
+            calls.append(portal.request.path)
+            return [web.MenuLink(portal.url('/extra'), 'Extra', '3',
+                    '3 new'), web.MenuLink(portal.url('/other'), 'Other')]
+
+        def profile(portal):
+            return [(portal.url('/extra/settings'), 'Extra settings')]
+        calls = []
+        client = self.login()
+        web.menu_links.append(menu)
+        web.profile_links.append(profile)
+        try:
+            page = client.get(BASE + '/dashboard').text
+            profile_page = client.get(BASE + '/profile').text
+        finally:
+            web.menu_links.remove(menu)
+            web.profile_links.remove(profile)
+        # Once per page, before the profile, with the badge read out
+        self.assertEqual(calls, [BASE + '/dashboard', BASE + '/profile'])
+        self.assertIn('<a href="%s/extra">Extra <span class="badge" '
+            'aria-hidden="true">3</span><span class="visually-hidden"> '
+            '(3 new)</span></a>' % BASE, page)
+        self.assertIn('<a href="%s/other">Other</a>' % BASE, page)
+        self.assertLess(page.index('/requests">'), page.index('/extra">'))
+        self.assertLess(page.index('/other">'), page.index('/profile">'))
+        self.assertIn('<a href="%s/dashboard" aria-current="page">' % BASE,
+            page)
+        self.assertIn('<a href="%s/extra/settings">Extra settings</a>'
+            % BASE, profile_page)
+        self.assertNotIn('/extra/settings', page)
+        # Without them, the portal's own menu
+        page = client.get(BASE + '/dashboard').text
+        self.assertNotIn('/extra', page)
+        self.assertNotIn('class="badge"', page)
 
     # --- service requests --------------------------------------------------
     def test_service_request(self):
