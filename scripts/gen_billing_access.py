@@ -32,6 +32,9 @@ metering = [
     ('utility.meter.reading', 'reading'),
     ('utility.consumption.alert', 'alert'),
     ('utility.heat.factor', 'heat_factor'),
+    ('utility.supply.zone', 'supply_zone'),
+    ('utility.supply.zone-utility.meter', 'supply_zone_meter'),
+    ('utility.supply.zone-utility.service.point', 'supply_zone_point'),
 ]
 out = []
 for model, stem, grants, rule in models:

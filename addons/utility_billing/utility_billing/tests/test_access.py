@@ -52,6 +52,15 @@ MATRIX = {
     'utility.service.point': {
         ADMIN: ALL, METERING: ALL, BILLING: 'r', SERVICE: 'r',
         ACCOUNTANT: 'r'},
+    'utility.supply.zone': {
+        ADMIN: ALL, METERING: ALL, BILLING: 'r', SERVICE: 'r',
+        ACCOUNTANT: 'r'},
+    'utility.supply.zone-utility.meter': {
+        ADMIN: ALL, METERING: ALL, BILLING: 'r', SERVICE: 'r',
+        ACCOUNTANT: 'r'},
+    'utility.supply.zone-utility.service.point': {
+        ADMIN: ALL, METERING: ALL, BILLING: 'r', SERVICE: 'r',
+        ACCOUNTANT: 'r'},
     }
 MODES = {'r': 'read', 'w': 'write', 'c': 'create', 'd': 'delete'}
 
