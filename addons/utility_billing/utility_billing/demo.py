@@ -8,7 +8,9 @@ time-of-use; water with a meter-size charge and three blocks; gas priced
 in therms), a monthly cycle, one active agreement per service point, then
 a bill run for each of the last 12 months (exceptions kept on the runs),
 payments for most invoices, overdue ones for a few customers and, with
-utility_billing's dunning procedure, reminders and late fees.
+utility_billing's dunning procedure, reminders and late fees; a supply
+zone over the water points with a bulk meter that measured their use and
+some losses (see ``create_supply_zone``).
 
 Python API, inside a transaction with the pool loaded::
 
@@ -228,10 +230,13 @@ def generate(customers=DEFAULT_CUSTOMERS, seed=1, months=24, today=None,
         payments = pay_invoices(company, accounts, rng, today)
         say("Payments in %.1f s" % (time.monotonic() - step))
         fees = apply_fees(company, accounts, today, say)
+        zone = create_supply_zone(company, seed, first_month, last_month)
 
     summary = summarize(company, plans, runs, payments, fees,
         today)
     summary['missing_meter_size'] = missing_size
+    if zone:
+        summary.update(zone)
     summary['tou_example'] = tou_example(plans['tou'], last_month)
     if metering:
         summary['readings'] = metering['readings']
@@ -707,6 +712,92 @@ def apply_fees(company, accounts, today, say):
         'late_fee_total': sum((f.amount for f in fees), Decimal(0)),
         'final_notices': len([d for d in dunnings
                 if d.utility_notice == 'final_notice']),
+        }
+
+
+def create_supply_zone(company, seed, first_month, last_month):
+    """A supply zone (district metered area) over all the water points,
+    with a bulk meter read at local midnight starting each billed month
+    and the month after.
+
+    The bulk meter measures the zone's metered use of each calendar month
+    (its points' consumption, pro-rated by days) plus losses of 8 to 18 %
+    (leaks, under-registering meters): the Unaccounted-for Consumption
+    report compares it with what was billed. Returns a dict for the
+    summary, or None without water points."""
+    from trytond.pool import Pool
+    from utility_metering.meter import company_timezone
+    pool = Pool()
+    ServiceType = pool.get('utility.service.type')
+    ServicePoint = pool.get('utility.service.point')
+    Meter = pool.get('utility.meter')
+    Reading = pool.get('utility.meter.reading')
+    Zone = pool.get('utility.supply.zone')
+
+    water, = ServiceType.search([('code', '=', 'water')])
+    points = ServicePoint.search([
+            ('company', '=', company.id),
+            ('service_type', '=', water.id),
+            ], order=[('code', 'ASC')])
+    if not points:
+        return None
+    # Its own stream: the rest of the demo stays the same.
+    rng = random.Random('utility_billing.demo.zone:%s' % seed)
+    tzinfo = company_timezone(company)
+
+    def local_midnight(date):
+        return dt.datetime.combine(date, dt.time(), tzinfo=tzinfo
+            ).astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    months = []
+    month = first_month
+    while month <= last_month:
+        months.append(month)
+        month = add_months(month, 1)
+    usages = Meter.consumptions([(point, month, month_end(month))
+            for month in months for point in points])
+    metered = [sum((u.quantity for u in usages[n:n + len(points)]),
+            Decimal(0)) for n in range(0, len(usages), len(points))]
+
+    meter, = Meter.create([{
+                'company': company.id,
+                'serial_number': 'BULK-W-0001',
+                'service_type': water.id,
+                'dials': 8,
+                'multiplier': Decimal(1),
+                'status': 'installed',
+                }])
+    value = Decimal(rng.randint(100000, 900000))
+    values = [(local_midnight(first_month), value, Decimal(0))]
+    for month, use in zip(months, metered):
+        use = (use * Decimal(str(1 + rng.uniform(0.08, 0.18)))).quantize(
+            Decimal(1))
+        value += use
+        values.append(
+            (local_midnight(add_months(month, 1)), value, use))
+    Reading.create([{
+                'company': company.id,
+                'meter': meter.id,
+                'date_time': when,
+                'value': value,
+                'kind': 'actual',
+                'source': 'integration',
+                'state': 'valid',
+                'consumption': use,
+                'rollover': False,
+                } for when, value, use in values])
+    zone, = Zone.create([{
+                'company': company.id,
+                'code': 'DMA-N',
+                'name': "North Hill",
+                'service_type': water.id,
+                'bulk_meters': [('add', [meter.id])],
+                'service_points': [('add', [p.id for p in points])],
+                }])
+    return {
+        'supply_zone': zone.rec_name,
+        'zone_points': len(points),
+        'bulk_readings': len(values),
         }
 
 

@@ -166,6 +166,18 @@ class DemoTestCase(unittest.TestCase):
             # The spike reading was rejected: its period was estimated.
             self.assertGreaterEqual(summary['estimated_bills'], 1)
 
+        with self.subTest("supply zone"):
+            Zone = pool.get('utility.supply.zone')
+            zone, = Zone.search([])
+            self.assertEqual(summary['supply_zone'], zone.rec_name)
+            self.assertEqual(set(zone.service_points),
+                {p for p in points if p.service_type.code == 'water'})
+            meter, = zone.bulk_meters
+            # Installed at no customer's point, read once more than billed.
+            self.assertIsNone(meter.service_point)
+            self.assertEqual(len(meter.readings), 13)
+            self.assertEqual(summary['bulk_readings'], 13)
+
         with self.subTest("idempotent"):
             self.assertIsNone(demo.generate(
                     customers=6, seed=2, months=13, today=TODAY))

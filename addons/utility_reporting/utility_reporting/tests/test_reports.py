@@ -5,6 +5,7 @@ import io
 import unittest
 from collections import defaultdict
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from trytond.modules.company.tests import create_company, set_company
 from trytond.pool import Pool
@@ -238,6 +239,9 @@ class ReportsTestCase(unittest.TestCase):
                         float(row.collected_amount / row.billed_amount),
                         places=4)
 
+        with self.subTest("unaccounted-for consumption"):
+            self.check_unaccounted(company, context)
+
         with Transaction().set_context(context):
             for model, name, xml_prefix in [
                     (Billing, 'utility.reporting.billing', 'report_billing'),
@@ -247,6 +251,51 @@ class ReportsTestCase(unittest.TestCase):
                     ]:
                 with self.subTest("exports", model=name):
                     self.check_exports(model, name, xml_prefix)
+
+    def check_unaccounted(self, company, context):
+        """The demo's supply zone: input from its bulk meter's register
+        values, billed from the bills of its points, per local month"""
+        pool = Pool()
+        Zone = pool.get('utility.supply.zone')
+        Reading = pool.get('utility.meter.reading')
+        Bill = pool.get('utility.bill')
+        Unaccounted = pool.get('utility.reporting.unaccounted')
+        zone, = Zone.search([('company', '=', company.id)])
+        self.assertTrue(zone.service_points)
+        tzinfo = ZoneInfo(company.timezone)
+        inputs = defaultdict(Decimal)
+        readings = Reading.search([
+                ('meter', 'in', [m.id for m in zone.bulk_meters]),
+                ('state', 'in', ['valid', 'billed']),
+                ], order=[('date_time', 'ASC')])
+        self.assertEqual(len(readings), 13)
+        # The first reading measures nothing; a reading at midnight
+        # starting a month closes the month before.
+        for previous, reading in zip(readings, readings[1:]):
+            local = reading.date_time.replace(
+                tzinfo=dt.timezone.utc).astimezone(tzinfo)
+            key = month((local - dt.timedelta(microseconds=1)).date())
+            inputs[key] += reading.value - previous.value
+        billed = defaultdict(Decimal)
+        for bill in Bill.search([
+                    ('service_point', 'in',
+                        [p.id for p in zone.service_points]),
+                    ('state', '=', 'billed'),
+                    ]):
+            billed[month(bill.period_end)] += bill.consumption
+        self.assertEqual(set(billed), set(inputs))
+        with Transaction().set_context(context):
+            rows = {r.month: r for r in Unaccounted.search([])}
+        self.assertEqual(set(rows), set(inputs))
+        for key, row in rows.items():
+            self.assertEqual(row.zone, zone)
+            self.assertEqual(row.system_input, inputs[key], key)
+            self.assertEqual(row.billed, billed[key], key)
+            self.assertEqual(row.unaccounted, inputs[key] - billed[key])
+            # The bulk meter measured the points' use and some losses.
+            self.assertGreater(row.unaccounted, 0, key)
+            self.assertEqual(row.loss_rate, (row.unaccounted
+                    / row.system_input * 100).quantize(CENT))
 
     def check_exports(self, Model, name, xml_prefix):
         records = Model.search([])
