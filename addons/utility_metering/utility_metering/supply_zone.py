@@ -232,7 +232,7 @@ class _ZoneMember(ModelSQL):
     def validate(cls, links):
         super().validate(links)
         Zone = Pool().get('utility.supply.zone')
-        Zone.check_members(list({l.zone for l in links}))
+        Zone.check_members(list({link.zone for link in links}))
 
 
 class SupplyZoneMeter(_ZoneMember):
