@@ -9,6 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.tools import grouped_slice
 
@@ -17,6 +18,7 @@ from utility_metering.reading import in_max
 EVENTS = [
     ('bill_ready', "Bill Ready"),
     ('payment_received', "Payment Received"),
+    ('payment_partial', "Partial Payment Received"),
     ('payment_failed', "Payment Failed"),
     ('due_soon', "Bill Due Soon"),
     ('overdue', "Bill Overdue"),
@@ -187,6 +189,71 @@ def _paid_key(invoice):
     return 'paid:%s' % invoice.id
 
 
+def collect_partial(company, today, now):
+    """payment_partial: payments added to a bill that leave some of it to
+    pay (a part paid at the counter, a statement line for less)"""
+    pool = Pool()
+    PaymentLine = pool.get('account.invoice-account.move.line')
+    since = now - dt.timedelta(days=LOOKBACK_DAYS)
+    links = PaymentLine.search([
+            ('invoice.company', '=', company.id),
+            ('invoice.type', '=', 'out'),
+            ('invoice.state', '=', 'posted'),
+            ('create_date', '>=', since),
+            ], order=[('id', 'ASC')])
+    bills = _bills_of({l.invoice.id for l in links})
+    events = []
+    for link in links:
+        invoice, line = link.invoice, link.line
+        bill = bills.get(invoice.id)
+        amount = line.credit - line.debit
+        if not bill or amount <= 0 or not invoice.amount_to_pay:
+            continue
+        params = _bill_params(bill)
+        params['amount'] = amount
+        params['remaining'] = invoice.amount_to_pay
+        events.append(Event(company, bill.party, 'payment_partial', bill,
+                'partial:%s' % line.id, params, invoice.currency))
+    return events
+
+
+def _failure(error):
+    "Why a payment failed, for the end of a sentence"
+    error = (error or '').strip().rstrip('.')
+    # evaluated by render in the customer's language
+    return error or (lambda: gettext(
+            'utility_notification.msg_payment_failed_no_reason'))
+
+
+def collect_failed_payments(company, today, now):
+    """payment_failed: payments of a bill (a portal checkout, a payment
+    entered by staff) that failed during the look-back; autopay's are
+    utility_payment's notifications (collect_payments)"""
+    Payment = Pool().get('account.payment')
+    since = now - dt.timedelta(days=LOOKBACK_DAYS)
+    payments = Payment.search([
+            ('company', '=', company.id),
+            ('kind', '=', 'receivable'),
+            ('state', '=', 'failed'),
+            ('origin', 'like', 'utility.bill,%'),
+            ('write_date', '>=', since),
+            ], order=[('id', 'ASC')])
+    events = []
+    for payment in payments:
+        bill = payment.origin
+        invoice = bill.invoice
+        # account_payment_stripe's error, when the payment went through it
+        error = (getattr(payment, 'stripe_error_message', None)
+            or getattr(payment, 'stripe_error_code', None))
+        events.append(Event(company, payment.party, 'payment_failed', bill,
+                'payment:%s' % payment.id, {
+                    'number': invoice.number if invoice else '',
+                    'amount': payment.amount,
+                    'error': _failure(error),
+                    }, payment.currency))
+    return events
+
+
 def collect_dunnings(company, today, now):
     "overdue, late_fee, final_notice: each dunning level reached, once"
     Dunning = Pool().get('account.dunning')
@@ -296,8 +363,8 @@ def collect_payments(company, today, now):
                     'number': invoice.number if invoice else '',
                     'amount': (attempt.amount if attempt
                         else invoice.total_amount if invoice else 0),
-                    'error': (attempt.error_message or attempt.error_code
-                        or '') if attempt else '',
+                    'error': _failure((attempt.error_message
+                            or attempt.error_code) if attempt else None),
                     'retry': (attempt.next_retry_date or '')
                     if attempt else '',
                     'message': notice.message or '',
@@ -355,7 +422,9 @@ def collect_requests(company, today, now):
 COLLECTORS = [
     collect_bills,
     collect_payments,
+    collect_failed_payments,
     collect_paid,
+    collect_partial,
     collect_due_soon,
     collect_dunnings,
     collect_alerts,

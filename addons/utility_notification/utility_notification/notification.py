@@ -1,5 +1,10 @@
 """The notification log: one record per customer, event and channel.
 
+The texts come from the provider's e-mail templates (template.py), in the
+customer's language: a notification keeps its subject, its content (HTML)
+and the whole message as plain text; a mail sent is logged as Tryton's
+ir.email too, with its HTML body.
+
 Collecting (cron) turns events into records: the portal channel is
 delivered at once (the record is what the portal lists); e-mail and SMS
 wait as pending until their time (quiet hours, daily digest), then the
@@ -12,6 +17,9 @@ import logging
 from collections import defaultdict
 from email.message import EmailMessage
 from email.utils import make_msgid
+from html import escape
+
+from genshi.core import Markup
 
 from trytond import config
 from trytond.i18n import gettext
@@ -27,6 +35,7 @@ from trytond.url import host
 from utility_metering.meter import company_timezone, to_local
 
 from .events import CHANNELS, COLLECTORS, EVENTS, in_max
+from .template import Renderer, html_to_text
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +91,10 @@ class Notification(Workflow, ModelSQL, ModelView):
     recipient = fields.Char("Recipient", readonly=True,
         help="The e-mail address or phone number.")
     subject = fields.Char("Subject", readonly=True)
-    body = fields.Text("Body", readonly=True)
+    body = fields.Text("Body", readonly=True,
+        help="The message as plain text.")
+    content = fields.Text("Content", readonly=True,
+        help="The event's text in HTML, from its template.")
     scheduled = fields.DateTime("Scheduled", readonly=True,
         help="Not sent before (quiet hours, daily digest, retry).")
     state = fields.Selection([
@@ -98,6 +110,9 @@ class Notification(Workflow, ModelSQL, ModelView):
     digest = fields.Boolean("In Digest", readonly=True,
         help="Sent together with the customer's other notifications.")
     message_id = fields.Char("Message-ID", readonly=True)
+    email = fields.Many2One('ir.email', "E-mail", readonly=True,
+        ondelete='SET NULL',
+        states={'invisible': ~Eval('email')})
     portal_read = fields.Boolean("Read", readonly=True,
         help="The customer opened it in the portal.")
 
@@ -159,9 +174,20 @@ class Notification(Workflow, ModelSQL, ModelView):
 
     @property
     def text(self):
-        "The body without its greeting and signature (render's)"
+        "The event's text without greeting and signature, as plain text"
+        if self.content:
+            return html_to_text(self.content).strip()
+        # logged before the templates: the body's middle paragraphs
         paragraphs = (self.body or '').split('\n\n')
         return '\n\n'.join(paragraphs[1:-1]) or self.body
+
+    @property
+    def content_html(self):
+        "The event's text in HTML"
+        if self.content:
+            return Markup(self.content)
+        return Markup('\n'.join('<p>%s</p>' % escape(p).replace('\n', '<br/>')
+                for p in self.text.split('\n\n')))
 
     @classmethod
     @ModelView.button
@@ -226,6 +252,7 @@ class Notification(Workflow, ModelSQL, ModelView):
                 known.add((n.party.id, n.event, n.channel, n.key))
         sms = cls.sms_provider()
         to_create, sources = [], defaultdict(list)
+        renderers = {}
         for event in events:
             party = event.party
             sources[event.source]  # a source without channel is cancelled
@@ -244,7 +271,9 @@ class Notification(Workflow, ModelSQL, ModelView):
                     notification.recipient = party.email
                 elif channel == 'sms':
                     notification.recipient = party.mobile
-                notification.render(event)
+                if event.company not in renderers:
+                    renderers[event.company] = Renderer(event.company)
+                notification.render(event, renderers[event.company])
                 notification.schedule(now)
                 to_create.append(notification)
                 sources[event.source].append(notification)
@@ -265,8 +294,9 @@ class Notification(Workflow, ModelSQL, ModelView):
         if cancelled:
             PaymentNotification.cancel(cancelled)
 
-    def render(self, event):
-        "Subject and body in the customer's language"
+    def render(self, event, renderer):
+        """Subject, content and body in the customer's language from the
+        provider's templates (renderer)"""
         pool = Pool()
         Lang = pool.get('ir.lang')
         party = event.party
@@ -279,21 +309,38 @@ class Notification(Workflow, ModelSQL, ModelView):
                     value = value()
                 if isinstance(value, dt.date):
                     value = lang.strftime(value)
-                elif name in {'amount', 'fee'} and event.currency:
+                elif (name in {'amount', 'fee', 'remaining'}
+                        and event.currency):
                     value = lang.currency(value, event.currency)
                 params[name] = value
             params['name'] = party.rec_name
             params['company'] = event.company.rec_name
             self.language = lang.code
-            self.subject = gettext(
-                'utility_notification.msg_%s_subject' % event.event,
-                **params)
-            self.body = '\n\n'.join([
-                    gettext('utility_notification.msg_greeting', **params),
-                    gettext('utility_notification.msg_%s_body' % event.event,
-                        **params),
-                    gettext('utility_notification.msg_signature', **params),
-                    ])
+            self.subject, self.content = renderer.render(
+                event.event, lang.code, params, record=event.origin)
+            _subject, html = self.layout(renderer, [self])
+            self.body = html_to_text(html)
+
+    @classmethod
+    def layout(cls, renderer, notifications):
+        """Subject and HTML body of one message for notifications of one
+        customer: the message layout around one, the digest's around
+        several"""
+        first = notifications[0]
+        values = {
+            'name': first.party.rec_name,
+            'company': first.company.rec_name,
+            }
+        if len(notifications) == 1:
+            subject, body = renderer.render('message', first.language,
+                dict(values, subject=first.subject,
+                    content=first.content_html))
+            return first.subject, body
+        content = Markup('\n').join(
+            Markup('<h2>%s</h2>\n%s') % (n.subject, n.content_html)
+            for n in notifications)
+        return renderer.render('digest', first.language,
+            dict(values, count=len(notifications), content=content))
 
     def schedule(self, now):
         """Portal notifications are delivered at once; e-mail and SMS wait
@@ -419,36 +466,29 @@ class Notification(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def compose(cls, notifications):
-        "Subject and body of one message for notifications"
-        if len(notifications) == 1:
-            n, = notifications
-            return n.subject, n.body
+        "Subject, HTML and plain text of one message for notifications"
         first = notifications[0]
-        with Transaction().set_context(language=first.language):
-            params = {
-                'name': first.party.rec_name,
-                'company': first.company.rec_name,
-                'count': len(notifications),
-                }
-            subject = gettext('utility_notification.msg_digest_subject',
-                **params)
-            parts = [gettext('utility_notification.msg_greeting', **params),
-                gettext('utility_notification.msg_digest_intro', **params)]
-            for n in notifications:
-                parts.append('%s\n%s\n%s' % (n.subject,
-                        '-' * len(n.subject), n.text))
-            parts.append(gettext('utility_notification.msg_signature',
-                    **params))
-        return subject, '\n\n'.join(parts)
+        subject, body = cls.layout(Renderer(first.company), notifications)
+        lang = (first.language or 'en').replace('_', '-')
+        html = ('<!DOCTYPE html>\n<html lang="%s">\n<head>'
+            '<meta charset="utf-8"/><title>%s</title></head>\n'
+            '<body>\n%s\n</body>\n</html>\n') % (
+            escape(lang), escape(subject), body)
+        return subject, html, html_to_text(body)
 
     @classmethod
     def _send_email(cls, notifications):
-        "Send through trytond's [email] configuration; raise on failure"
+        """Send through trytond's [email] configuration, as Tryton's e-mail
+        dialog does: the plain text and its HTML alternative; log it as an
+        ir.email of the customer; raise on failure"""
+        pool = Pool()
+        Email = pool.get('ir.email')
         first = notifications[0]
-        subject, body = cls.compose(notifications)
+        subject, html, text = cls.compose(notifications)
         msg = EmailMessage()
         # set_content drops every Content-* header set before it
-        msg.set_content(body)
+        msg.set_content(text)
+        msg.add_alternative(html, subtype='html')
         msg['From'] = config.get('email', 'from')
         msg['To'] = first.recipient
         reply_to = cls._reply_to(first.company)
@@ -467,6 +507,9 @@ class Notification(Workflow, ModelSQL, ModelView):
             send_message(msg, server=server, strict=True)
         finally:
             server.quit()
+        email = Email.from_message(msg, body=html, resource=first.party)
+        email.save()
+        cls.write(list(notifications), {'email': email.id})
         return msg['Message-ID']
 
     @classmethod
@@ -515,7 +558,7 @@ class Notification(Workflow, ModelSQL, ModelView):
         if len(notifications) == 1:
             text = first.subject
         else:
-            text = cls.compose(notifications)[0]
+            text = cls.layout(Renderer(first.company), notifications)[0]
         return provider.send(first.recipient, text)
 
     # --- portal -----------------------------------------------------------

@@ -41,8 +41,13 @@ class Delivered:
         self.recipients = recipients
         self.message = message
         self.subject = str(message['Subject'])
-        # as a mail reader shows it: lines end with \n, not SMTP's CRLF
-        self.body = message.get_content().replace('\r\n', '\n')
+        # as a mail reader shows it: lines end with \n, not SMTP's CRLF;
+        # the plain text, and the HTML alternative if any
+        self.body = message.get_body(('plain',)).get_content().replace(
+            '\r\n', '\n')
+        html = message.get_body(('html',))
+        self.html = html.get_content().replace('\r\n', '\n') if html \
+            else None
 
     def __repr__(self):
         return '<Delivered %s %r>' % (self.recipients, self.subject)

@@ -448,7 +448,14 @@ class NotificationTestCase(unittest.TestCase):
         self.collect()
         invoice = pay_invoice(jane.invoice, dt.date(2024, 2, 10),
             Decimal('100'))
-        # Partly paid: not yet
+        # Partly paid: what was paid and what is left, once
+        email, = [n for n in self.collect() if n.channel == 'email']
+        self.assertEqual((email.party, email.event, email.origin),
+            (jane.party, 'payment_partial', jane))
+        self.assertEqual(email.body, 'Hello Customer 1,\n\n'
+            'We received your payment of usd100.00 for bill %s. Thank you. '
+            'usd17.08 remains to pay, due on 02/15/2024.\n\nDunder Mifflin'
+            % invoice.number)
         self.assertEqual(self.collect(), [])
         method, = Method.search([('company', '=', self.company.id)])
         invoice.pay_invoice(invoice.amount_to_pay, method,
@@ -473,6 +480,49 @@ class NotificationTestCase(unittest.TestCase):
                     'kind': 'autopay_succeeded'}])
         self.assertEqual(self.collect(), [])
         self.assertEqual(PaymentNotification(notice.id).state, 'sent')
+
+    @with_transaction()
+    @in_company
+    def test_failed_payment(self):
+        "A failed payment of a bill (a portal checkout) is told once"
+        pool = Pool()
+        Payment = pool.get('account.payment')
+        Journal = pool.get('account.payment.journal')
+        Group = pool.get('account.payment.group')
+        jane, john = self.customers()
+        journal = Journal(name="Cards", process_method='manual',
+            company=self.company, currency=self.company.currency)
+        journal.save()
+        payments = []
+        for bill in [jane, john]:
+            line, = bill.invoice.lines_to_pay
+            payments.append(Payment(company=self.company, journal=journal,
+                    kind='receivable', party=bill.party, line=line,
+                    amount=line.debit, origin=bill))
+        Payment.save(payments)
+        group = Group(company=self.company, journal=journal,
+            kind='receivable')
+        group.save()
+        Payment.write(payments, {'group': group.id})
+        Payment.submit(payments)
+        Payment.proceed(payments)
+        failed, ok = payments
+        failed.stripe_error_message = "Your card was declined."
+        failed.save()
+        Payment.fail([failed])
+        Payment.succeed([ok])
+        created = [n for n in self.collect() if n.event == 'payment_failed']
+        self.assertEqual(sorted((n.party, n.channel) for n in created),
+            [(jane.party, 'email'), (jane.party, 'portal')])
+        email, = [n for n in created if n.channel == 'email']
+        self.assertEqual(email.origin, jane)
+        self.assertEqual(email.subject,
+            'Payment failed for bill %s' % jane.invoice.number)
+        self.assertIn('Your payment of usd117.08 for bill %s did not go '
+            'through: Your card was declined.' % jane.invoice.number,
+            email.body)
+        self.assertEqual(
+            [n for n in self.collect() if n.event == 'payment_failed'], [])
 
     @with_transaction()
     @in_company
