@@ -71,6 +71,39 @@ def channels_shown(Notification):
     return [(c, n) for c, n in CHANNELS if c != 'sms' or sms]
 
 
+def menu_links(portal):
+    """The notifications in the portal's menu, with the number unread (one
+    count query per page)"""
+    try:
+        Notification = portal.pool.get('utility.notification')
+    except KeyError:
+        # Routes are global: a database with the portal alone.
+        return []
+    unread = Notification.search_count([
+            ('party', 'in', portal.party_ids),
+            ('channel', '=', 'portal'),
+            ('state', '=', 'sent'),
+            ('portal_read', '=', False),
+            ]) if portal.party_ids else 0
+    return [portal_web.MenuLink(portal.url('/notifications'),
+            _('msg_notifications'),
+            str(unread) if unread else None,
+            _('msg_notifications_unread_count', count=unread))]
+
+
+def profile_links(portal):
+    try:
+        portal.pool.get('utility.notification')
+    except KeyError:
+        return []
+    return [(portal.url('/notifications/preferences'),
+            _('msg_notifications_preferences'))]
+
+
+portal_web.menu_links.append(menu_links)
+portal_web.profile_links.append(profile_links)
+
+
 @page('/notifications', methods=('GET', 'POST'))
 def notifications(portal):
     Notification, _Party = models(portal)
@@ -78,7 +111,7 @@ def notifications(portal):
     if portal.request.method == 'POST':
         wanted = portal.form.getlist('notification')
         records = Notification.search([
-                ('id', 'in', [int(i) for i in wanted if i.isdigit()
+                ('id', 'in', [int(i) for i in wanted if i.isdecimal()
                         and 0 < int(i) < 2 ** 31]),
                 ('party', 'in', portal.party_ids),
                 ('channel', '=', 'portal'),
@@ -166,9 +199,6 @@ def render_preferences(portal, Notification, Party, party, channels,
             'quiet_start': hhmm(party.notification_quiet_start),
             'quiet_end': hhmm(party.notification_quiet_end),
             }
-    fields = Notification.fields_get(['event', 'channel'])
-    digests = Party.fields_get(['notification_digest'])[
-        'notification_digest']['selection']
     fields = Notification.fields_get(['event', 'channel'])
     digests = Party.fields_get(['notification_digest'])[
         'notification_digest']['selection']

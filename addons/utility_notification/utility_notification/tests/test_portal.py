@@ -6,6 +6,8 @@ import re
 import unittest
 from importlib import import_module
 
+from hypothesis import given
+from hypothesis import strategies as st
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
@@ -18,6 +20,10 @@ from trytond.wsgi import app
 from utility_billing.tests.tools import provider
 from utility_metering.tests.activation import activate_fixture
 
+from utility_portal import web as portal_web
+from utility_portal.tests import test_portal_fuzz as fuzz
+
+from ..events import EVENTS
 from .tools import PASSWORD, notification_fixture
 
 BASE = '/%s/portal' % DB_NAME
@@ -134,6 +140,37 @@ class PortalNotificationTestCase(unittest.TestCase):
         self.assertEqual(self.portal_notifications('Customer 2'),
             [(theirs, their_subject, False)])
 
+    def test_menu_and_profile(self):
+        """The menu shows the notifications with the number unread; the
+        profile links the preferences"""
+        (theirs, subject, read), = self.portal_notifications('Customer 2')
+        self.assertFalse(read)
+        client = self.login('john@example.com')
+        try:
+            page = client.get(BASE + '/dashboard').text
+            self.assertIn('<a href="%s/notifications">Notifications '
+                '<span class="badge" aria-hidden="true">1</span>'
+                '<span class="visually-hidden"> (Unread: 1)</span></a>'
+                % BASE, page)
+            # before the profile
+            self.assertLess(page.index('/notifications"'),
+                page.index('/profile"'))
+            page = client.get(BASE + '/profile').text
+            self.assertIn('<a href="%s/notifications/preferences">'
+                'Notification preferences</a>' % BASE, page)
+            # Read: the count goes on the page that marks it
+            page = self.post(client, '/notifications', {}).text
+            self.assertIn('Marked as read.', page)
+            self.assertIn('<a href="%s/notifications" aria-current="page">'
+                'Notifications</a>' % BASE, page)
+            self.assertNotIn('class="badge"', page)
+        finally:
+            with Transaction().start(DB_NAME, 0) as transaction:
+                Notification = Pool().get('utility.notification')
+                Notification.write([Notification(theirs)],
+                    {'portal_read': False})
+                transaction.commit()
+
     def test_preferences(self):
         "Events and channels, digest and quiet hours set in the portal"
         client = self.login('john@example.com')
@@ -182,7 +219,7 @@ class PortalNotificationTestCase(unittest.TestCase):
             after['preferences'])
         self.assertNotIn(('bill_ready', 'email', False),
             after['preferences'])
-        self.assertEqual(len(after['preferences']), 1 + 2 * 9)
+        self.assertEqual(len(after['preferences']), 1 + 2 * 10)
         # The form shows them back.
         self.assertIn('<input type="checkbox" id="due_soon-email" '
             'name="due_soon-email" value="1" '
@@ -192,8 +229,8 @@ class PortalNotificationTestCase(unittest.TestCase):
         # Ticked again: back to the defaults, no preference left.
         form = {'%s-%s' % (event, channel): '1'
             for event in ['bill_ready', 'payment_received',
-                'payment_failed', 'due_soon', 'overdue', 'late_fee',
-                'final_notice', 'high_consumption', 'leak',
+                'payment_partial', 'payment_failed', 'due_soon', 'overdue',
+                'late_fee', 'final_notice', 'high_consumption', 'leak',
                 'reading_window', 'reading_missed', 'request_update']
             for channel in ['email', 'portal']}
         response = self.post(client, '/notifications/preferences',
@@ -205,6 +242,60 @@ class PortalNotificationTestCase(unittest.TestCase):
         self.assertEqual(after['digest'][0], 'immediate')
         # Jane's are hers.
         self.assertEqual(self.party('Customer 1')['preferences'], [])
+
+    def test_fuzz_forms(self):
+        """Generated input to the preferences and notifications forms (the
+        portal's fuzz test): a form, a 400 or a 404, never a server error"""
+        client = self.login('jane@example.com')
+        events = [e for e, _n in EVENTS]
+        texts = fuzz.texts
+        times = st.one_of(texts, st.sampled_from(
+                ['07:30', '24:00', '23:59', '7:5', '-1:00', '12:00:00']))
+
+        @fuzz.FUZZ
+        @given(st.data())
+        def check(data):
+            if data.draw(st.booleans(), label='preferences'):
+                path = '/notifications/preferences'
+                values = {'%s-%s' % (e, c): data.draw(texts, label=e)
+                    for e in data.draw(st.lists(st.sampled_from(events),
+                            max_size=4), label='ticked')
+                    for c in ['email', 'portal', 'sms']}
+                values['digest'] = data.draw(st.one_of(texts,
+                        st.sampled_from(['immediate', 'daily'])))
+                for name in ['digest_time', 'quiet_start', 'quiet_end']:
+                    values[name] = data.draw(times, label=name)
+            else:
+                path = '/notifications'
+                values = {'notification': data.draw(st.lists(st.one_of(
+                                texts, fuzz.ids.map(str)), max_size=3))}
+            response = self.post(client, path, values)
+            self.assertIn(response.status_code, fuzz.ANSWERS,
+                '%s %r: %s' % (path, values, response.text[:1000]))
+            self.assertNotIn('Traceback', response.text)
+            sent = [v for value in values.values()
+                for v in (value if isinstance(value, list) else [value])]
+            if any(portal_web.CONTROL_CHARACTERS.search(v) for v in sent):
+                self.assertEqual(response.status_code, 400)
+
+        try:
+            check()
+        finally:
+            # Jane's settings and notifications as the fixture made them
+            with Transaction().start(DB_NAME, 0) as transaction:
+                pool = Pool()
+                Party = pool.get('party.party')
+                Preference = pool.get('utility.notification.preference')
+                Notification = pool.get('utility.notification')
+                party, = Party.search([('name', '=', 'Customer 1')])
+                Preference.delete(list(party.notification_preferences))
+                Party.write([party], {'notification_digest': 'immediate',
+                        'notification_quiet_start': None,
+                        'notification_quiet_end': None})
+                Notification.write(Notification.search([
+                            ('party', '=', party.id)]),
+                    {'portal_read': False})
+                transaction.commit()
 
     def set_lang(self, name, code):
         with Transaction().start(DB_NAME, 0) as transaction:
