@@ -15,6 +15,7 @@ from dateutil.relativedelta import relativedelta
 from sql import Literal, Null
 from sql.aggregate import Count, Sum
 from sql.functions import Rank, Round
+from sql.operators import Exists
 from sql import Window
 
 from trytond.model import fields
@@ -101,9 +102,15 @@ class _ConsumptionMixin(ReportMixin):
                 & (agreement.start_date <= day)
                 & ((agreement.end_date == Null)
                     | (agreement.end_date >= day))))
+        correction = Reading.__table__()
+        # A counted correction takes the place of the reading it corrects.
+        corrected = Exists(correction.select(correction.id,
+                where=(correction.corrects == reading.id)
+                & correction.state.in_(['valid', 'billed'])))
         where = ((reading.company == cls._company_id())
             & reading.state.in_(['valid', 'billed'])
-            & (reading.consumption != Null))
+            & (reading.consumption != Null)
+            & ~corrected)
         from_date, to_date = cls._period(years_back)
         # Compare timestamps with the day bounds on both backends.
         if from_date:

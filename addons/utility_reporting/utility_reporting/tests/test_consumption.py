@@ -194,6 +194,43 @@ class ConsumptionTestCase(unittest.TestCase):
                     self.assertEqual(Top.search([]), [])
 
     @with_transaction()
+    def test_correction_counted_once(self):
+        "a corrected reading counts through its correction only"
+        pool = Pool()
+        Reading = pool.get('utility.meter.reading')
+        Consumption = pool.get('utility.reporting.consumption')
+        Top = pool.get('utility.reporting.consumption.agreement')
+        company = create_company()
+        with set_company(company):
+            _, _, _, customers, meters = setup_customers(company)
+            # Customer 2's last read (10 March 2025, 100 units of use)
+            # was 40 too high.
+            original, = Reading.search([
+                    ('meter', '=', meters[2].id),
+                    ('date_time', '=', dt.datetime(2025, 3, 10, 12)),
+                    ])
+            self.assertEqual(original.consumption, Decimal(100))
+            correction = Reading(meter=meters[2], company=company,
+                date_time=original.date_time,
+                value=original.value - 40, kind='actual',
+                corrects=original)
+            correction.save()
+            Reading.validate_reading([correction])
+            self.assertEqual(correction.state, 'valid')
+            self.assertEqual(correction.consumption, Decimal(60))
+
+            with Transaction().set_context(PERIOD, company=company.id,
+                    companies=[company.id]):
+                march = Consumption.search([
+                        ('month', '=', dt.date(2025, 3, 1))])[0]
+                self.assertEqual(march.consumption,
+                    Decimal(360 + 60 + 1000))
+                self.assertEqual(march.agreements, 3)
+                second, = [r for r in Top.search([])
+                    if r.agreement == customers[2]]
+                self.assertEqual(second.consumption, Decimal(100 + 100 + 60))
+
+    @with_transaction()
     def test_access_denied(self):
         "a user outside the utility groups cannot read consumption"
         pool = Pool()
