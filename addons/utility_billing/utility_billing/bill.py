@@ -92,7 +92,6 @@ class Bill(ModelSQL, ModelView):
                     bill.invoice.currency.id if bill.invoice else None)
         return result
 
-
     @classmethod
     def get_invoices(cls, items):
         """The unsaved invoices of items (as create_bills takes them), in
