@@ -23,10 +23,10 @@ from sql.functions import Round
 
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, If
+from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .reporting import ReportMixin
+from .reporting import PeriodContextMixin, ReportMixin
 
 
 class ServiceAnalyticAccount(ModelSQL, ModelView):
@@ -117,39 +117,9 @@ class Bill(metaclass=PoolMeta):
         return invoices
 
 
-class MarginContext(ModelView):
+class MarginContext(PeriodContextMixin, ModelView):
     "Utility Margin Reporting Context"
     __name__ = 'utility.reporting.margin.context'
-    company = fields.Many2One('company.company', "Provider", required=True)
-    from_date = fields.Date("From Date",
-        domain=[If(Eval('to_date') & Eval('from_date'),
-                ('from_date', '<=', Eval('to_date')), ())])
-    to_date = fields.Date("To Date",
-        domain=[If(Eval('from_date') & Eval('to_date'),
-                ('to_date', '>=', Eval('from_date')), ())])
-    service_type = fields.Many2One('utility.service.type', "Service")
-
-    @classmethod
-    def default_company(cls):
-        return Transaction().context.get('company')
-
-    @classmethod
-    def default_from_date(cls):
-        context = Transaction().context
-        if 'from_date' in context:
-            return context['from_date']
-        return Pool().get('ir.date').today().replace(month=1, day=1)
-
-    @classmethod
-    def default_to_date(cls):
-        context = Transaction().context
-        if 'to_date' in context:
-            return context['to_date']
-        return Pool().get('ir.date').today()
-
-    @classmethod
-    def default_service_type(cls):
-        return Transaction().context.get('service_type')
 
 
 class Margin(ReportMixin):

@@ -10,9 +10,9 @@ from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 
 
-class Context(ModelView):
-    "Utility Reporting Context"
-    __name__ = 'utility.reporting.context'
+class PeriodContextMixin:
+    "The provider, period and service every report filters on"
+    __slots__ = ()
     company = fields.Many2One('company.company', "Provider", required=True)
     from_date = fields.Date("From Date",
         domain=[If(Eval('to_date') & Eval('from_date'),
@@ -21,12 +21,6 @@ class Context(ModelView):
         domain=[If(Eval('from_date') & Eval('to_date'),
                 ('to_date', '>=', Eval('from_date')), ())])
     service_type = fields.Many2One('utility.service.type', "Service")
-    cycle = fields.Many2One('utility.billing.cycle', "Billing Cycle",
-        domain=[('company', '=', Eval('company', -1))])
-    rate_plan = fields.Many2One('utility.rate.plan', "Rate Plan",
-        domain=[('company', '=', Eval('company', -1)),
-            If(Eval('service_type'),
-                ('service_type', '=', Eval('service_type', -1)), ())])
 
     @classmethod
     def default_company(cls):
@@ -34,25 +28,32 @@ class Context(ModelView):
 
     @classmethod
     def default_from_date(cls):
-        pool = Pool()
-        Date = pool.get('ir.date')
         context = Transaction().context
         if 'from_date' in context:
             return context['from_date']
-        return Date.today().replace(month=1, day=1)
+        return Pool().get('ir.date').today().replace(month=1, day=1)
 
     @classmethod
     def default_to_date(cls):
-        pool = Pool()
-        Date = pool.get('ir.date')
         context = Transaction().context
         if 'to_date' in context:
             return context['to_date']
-        return Date.today()
+        return Pool().get('ir.date').today()
 
     @classmethod
     def default_service_type(cls):
         return Transaction().context.get('service_type')
+
+
+class Context(PeriodContextMixin, ModelView):
+    "Utility Reporting Context"
+    __name__ = 'utility.reporting.context'
+    cycle = fields.Many2One('utility.billing.cycle', "Billing Cycle",
+        domain=[('company', '=', Eval('company', -1))])
+    rate_plan = fields.Many2One('utility.rate.plan', "Rate Plan",
+        domain=[('company', '=', Eval('company', -1)),
+            If(Eval('service_type'),
+                ('service_type', '=', Eval('service_type', -1)), ())])
 
     @classmethod
     def default_cycle(cls):

@@ -50,7 +50,7 @@ from trytond.transaction import Transaction
 
 from utility_metering.meter import company_timezone
 
-from .reporting import _DATE, ReportMixin
+from .reporting import _DATE, PeriodContextMixin, ReportMixin
 
 QUANTITY_DIGITS = 4
 PERCENT = Decimal('0.01')
@@ -60,45 +60,19 @@ ZONE_IDS = 100000
 COUNTED = ['valid', 'billed']
 
 
-class UnaccountedContext(ModelView):
+class UnaccountedContext(PeriodContextMixin, ModelView):
     "Utility Unaccounted-for Consumption Context"
     __name__ = 'utility.reporting.unaccounted.context'
-    company = fields.Many2One('company.company', "Provider", required=True)
-    from_date = fields.Date("From Date",
-        domain=[If(Eval('to_date') & Eval('from_date'),
-                ('from_date', '<=', Eval('to_date')), ())],
-        help="The report starts with this date's month.")
-    to_date = fields.Date("To Date",
-        domain=[If(Eval('from_date') & Eval('to_date'),
-                ('to_date', '>=', Eval('from_date')), ())],
-        help="The report ends with this date's month.")
-    service_type = fields.Many2One('utility.service.type', "Service")
     zone = fields.Many2One('utility.supply.zone', "Supply Zone",
         domain=[('company', '=', Eval('company', -1)),
             If(Eval('service_type'),
                 ('service_type', '=', Eval('service_type', -1)), ())])
 
     @classmethod
-    def default_company(cls):
-        return Transaction().context.get('company')
-
-    @classmethod
-    def default_from_date(cls):
-        context = Transaction().context
-        if 'from_date' in context:
-            return context['from_date']
-        return Pool().get('ir.date').today().replace(month=1, day=1)
-
-    @classmethod
-    def default_to_date(cls):
-        context = Transaction().context
-        if 'to_date' in context:
-            return context['to_date']
-        return Pool().get('ir.date').today()
-
-    @classmethod
-    def default_service_type(cls):
-        return Transaction().context.get('service_type')
+    def __setup__(cls):
+        super().__setup__()
+        cls.from_date.help = "The report starts with this date's month."
+        cls.to_date.help = "The report ends with this date's month."
 
     @classmethod
     def default_zone(cls):
