@@ -103,7 +103,8 @@ class _Export(Report):
         for name, direction in Model._order:
             if name in stored or name == 'id':
                 column = getattr(table, name)
-                order.append(column.desc if direction.upper() == 'DESC'
+                order.append(column.desc
+                    if (direction or 'ASC').upper() == 'DESC'
                     else column.asc)
         order.append(table.id.asc)
         query = table.select(*columns, where=where, order_by=order)
