@@ -15,7 +15,8 @@ fi
     -e addons/account_payment_paypal -e addons/utility_payment \
     -e addons/utility_portal -e addons/utility_reporting -e addons/utility_ops \
     -e addons/utility_care -e addons/utility_statement \
-    -e addons/utility_integration -e addons/utility_notification
+    -e addons/utility_integration -e addons/utility_notification \
+    -e addons/utility_privacy
 ROOT="$PWD"
 export DB_NAME=${DB_NAME:-}
 if [[ "${TRYTOND_DATABASE__URI:-}" == postgresql* ]]; then
@@ -60,7 +61,7 @@ GROUP_1=(utility_metering.tests utility_billing.tests
     account_payment_paypal.tests utility_statement.tests
     utility_integration.tests utility_ops.tests)
 GROUP_2=(utility_payment.tests utility_portal.tests utility_reporting.tests
-    utility_care.tests utility_notification.tests)
+    utility_care.tests utility_notification.tests utility_privacy.tests)
 run_tests() {
     (cd /tmp && "$ROOT/.venv/bin/python" -m pytest -p no:cacheprovider -q \
         -p utility_metering.tests.activation --pyargs "$@")
