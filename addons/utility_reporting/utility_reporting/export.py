@@ -127,7 +127,12 @@ class _Export(Report):
                     record = {'id': row[0]}
                     for name, value in zip(stored, row[1:]):
                         record[name] = converters[name](value)
-                    records.append(Model.export_values(record))
+                    records.append(record)
+                if hasattr(Model, 'export_rows'):
+                    # Models that read more for their rows do it per batch.
+                    records = Model.export_rows(records)
+                else:
+                    records = [Model.export_values(r) for r in records]
                 names_ = {}
                 for name, kind in zip(names, kinds):
                     if kind == 'many2one':

@@ -3,8 +3,8 @@
 The lists reuse the reports' export actions (export.py): each model lists
 its exported columns in _export_columns as the reports do and the rows are
 streamed from its table. Selections are written as their labels, the
-reading's time as its date in the provider's time zone and the bill's
-total (a function field) is read per record.
+reading's time as its date in the provider's time zone and the bills'
+totals (a function field) are read once per batch of rows.
 """
 import datetime as dt
 
@@ -19,16 +19,23 @@ class ListExportMixin:
     _export_columns = []
 
     @classmethod
-    def export_values(cls, row):
-        "The row of stored values with selections as their labels"
+    def export_rows(cls, rows):
+        "A batch of rows of stored values with selections as their labels"
         selections = [n for n, _ in cls._export_columns
             if isinstance(cls._fields[n], fields.Selection)]
+        labels = {}
         if selections:
             definitions = cls.fields_get(selections)
-            for name in selections:
-                labels = dict(definitions[name]['selection'])
+            labels = {n: dict(definitions[n]['selection'])
+                for n in selections}
+        for row in rows:
+            for name, names in labels.items():
                 if row.get(name) is not None:
-                    row[name] = labels.get(row[name], row[name])
+                    row[name] = names.get(row[name], row[name])
+        return [cls.export_values(r) for r in rows]
+
+    @classmethod
+    def export_values(cls, row):
         return row
 
 
@@ -64,10 +71,13 @@ class Bill(ListExportMixin, metaclass=PoolMeta):
         ]
 
     @classmethod
-    def export_values(cls, row):
-        row = super().export_values(row)
-        row['total_amount'] = cls(row['id']).total_amount
-        return row
+    def export_rows(cls, rows):
+        rows = super().export_rows(rows)
+        totals = {r['id']: r['total_amount']
+            for r in cls.read([r['id'] for r in rows], ['total_amount'])}
+        for row in rows:
+            row['total_amount'] = totals[row['id']]
+        return rows
 
 
 class MeterReading(ListExportMixin, metaclass=PoolMeta):
@@ -88,7 +98,6 @@ class MeterReading(ListExportMixin, metaclass=PoolMeta):
     def export_values(cls, row):
         pool = Pool()
         Company = pool.get('company.company')
-        row = super().export_values(row)
         value = row.get('date_time')
         if isinstance(value, str):
             value = dt.datetime.fromisoformat(value)
