@@ -18,6 +18,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateView, Wizard
 
 from .meter import company_timezone, to_local
+from .model import CodeNameMixin
 from .reading import in_max
 
 MONTH_STEPS = {'monthly': 1, 'bimonthly': 2, 'quarterly': 3}
@@ -52,7 +53,7 @@ class ScheduledRead:
     reading: object = None
 
 
-class Route(DeactivableMixin, ModelSQL, ModelView):
+class Route(CodeNameMixin, DeactivableMixin, ModelSQL, ModelView):
     "Reading Route"
     __name__ = 'utility.reading.route'
     company = fields.Many2One('company.company', "Provider", required=True)
@@ -127,20 +128,6 @@ class Route(DeactivableMixin, ModelSQL, ModelView):
     def on_change_start_date(self):
         if self.start_date and not self.read_day:
             self.read_day = self.start_date.day
-
-    def get_rec_name(self, name):
-        return '[%s] %s' % (self.code, self.name)
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        if clause[1].startswith('!') or clause[1].startswith('not '):
-            bool_op = 'AND'
-        else:
-            bool_op = 'OR'
-        return [bool_op,
-            ('code',) + tuple(clause[1:]),
-            ('name',) + tuple(clause[1:]),
-            ]
 
     @property
     def min_gap(self):

@@ -22,6 +22,7 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
+from .model import CodeNameMixin
 from .reading import in_max
 
 
@@ -29,7 +30,7 @@ class SupplyZoneValidationError(ValidationError):
     pass
 
 
-class SupplyZone(ModelSQL, ModelView):
+class SupplyZone(CodeNameMixin, ModelSQL, ModelView):
     "Supply Zone"
     __name__ = 'utility.supply.zone'
     company = fields.Many2One('company.company', "Provider", required=True)
@@ -66,20 +67,6 @@ class SupplyZone(ModelSQL, ModelView):
     @fields.depends('service_type')
     def on_change_with_unit(self, name=None):
         return self.service_type.unit if self.service_type else None
-
-    def get_rec_name(self, name):
-        return '[%s] %s' % (self.code, self.name)
-
-    @classmethod
-    def search_rec_name(cls, name, clause):
-        if clause[1].startswith('!') or clause[1].startswith('not '):
-            bool_op = 'AND'
-        else:
-            bool_op = 'OR'
-        return [bool_op,
-            ('code',) + tuple(clause[1:]),
-            ('name',) + tuple(clause[1:]),
-            ]
 
     @classmethod
     def copy(cls, zones, default=None):
